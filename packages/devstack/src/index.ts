@@ -1,0 +1,4 @@
+export * from './process.js';
+export * from './ports.js';
+export * from './secrets.js';
+export * from './testbed.js';

@@ -1,0 +1,25 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildPlatform, defaultPlatformConfig, type PlatformModel, type PlatformSecrets } from '@numbering/blueprint';
+import { findFreePortOffset, modelPorts } from './ports.js';
+import { generateSecrets } from './secrets.js';
+
+export interface Testbed {
+  model: PlatformModel;
+  secrets: PlatformSecrets;
+  workdir: string;
+}
+
+/**
+ * A devstack model in a fresh temp dir at a free port offset: what every integration test starts
+ * its real daemons from. `overrides` are stack-config keys (`{'redis.nodeTimeoutMs': 2000}`).
+ */
+export async function createTestbed(overrides: Record<string, unknown> = {}): Promise<Testbed> {
+  // Daemons running as mysql/postgres must traverse the path, so keep it world-executable.
+  const workdir = mkdtempSync(join(process.env.DEVSTACK_TEST_ROOT ?? tmpdir(), 'numbering-test-'));
+  const at = (offset: number) => buildPlatform(defaultPlatformConfig('local', { ...overrides, 'local.portOffset': offset }), { workdir });
+  const offset = await findFreePortOffset((o) => modelPorts(at(o)));
+  const model = at(offset);
+  return { model, secrets: generateSecrets(`http://${model.monitoring.webhook.host}:${model.monitoring.webhook.port}/alert`), workdir };
+}
