@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPlatform, defaultPlatformConfig, type PlatformModel, type PlatformSecrets } from '@numbering/blueprint';
@@ -18,6 +18,7 @@ export interface Testbed {
 export async function createTestbed(overrides: Record<string, unknown> = {}): Promise<Testbed> {
   // Daemons running as mysql/postgres must traverse the path, so keep it world-executable.
   const workdir = mkdtempSync(join(process.env.DEVSTACK_TEST_ROOT ?? tmpdir(), 'numbering-test-'));
+  chmodSync(workdir, 0o755);
   const at = (offset: number) => buildPlatform(defaultPlatformConfig('local', { ...overrides, 'local.portOffset': offset }), { workdir });
   const offset = await findFreePortOffset((o) => modelPorts(at(o)));
   const model = at(offset);
