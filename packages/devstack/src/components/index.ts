@@ -1,0 +1,12 @@
+import { monitoringComponent } from './monitoring.js';
+import { nginxComponent } from './nginx.js';
+import { serviceComponent } from './service.js';
+import type { Component } from './types.js';
+
+/** Start order: data stores first, then the service, then what fronts and watches it. */
+export const components: Component[] = [serviceComponent, nginxComponent, monitoringComponent];
+
+export * from './types.js';
+export { reloadNginx, writeNginxConf } from './nginx.js';
+export { alertsFile, prometheusTargets } from './monitoring.js';
+export { migrate } from './service.js';
