@@ -6,3 +6,5 @@ export * from './supervisor.js';
 export * from './stack.js';
 export * from './components/index.js';
 export * from './prerequisites.js';
+export * from './daemons/redis.js';
+export * from './daemons/mariadb.js';

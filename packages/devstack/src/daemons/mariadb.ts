@@ -1,0 +1,117 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { renderMariaDbCnf, renderMariaDbInitSql, type PlatformModel, type PlatformSecrets } from '@numbering/blueprint';
+import { run, startDaemon, waitFor, type DaemonProcess } from '../process.js';
+
+/** A local mariadbd (foreground child, so kill/start act on exactly our process) for the devstack and the integration tests. */
+export interface MariaDbHandle {
+  readonly host: string;
+  readonly port: number;
+  pid(): number;
+  /** Sends `signal` (default SIGKILL); resolves when the process exited. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts mariadbd again on the existing datadir; resolves when it accepts connections. */
+  start(): Promise<void>;
+  /** Clean shutdown (SIGTERM; SIGKILL only after a minute). */
+  stop(): Promise<void>;
+  /** Runs SQL as root over the unix socket; returns the client's stdout (`--batch --skip-column-names`: tab-separated rows). Throws with stderr on error. */
+  sql(statement: string): Promise<string>;
+}
+
+/** The rendered my.cnf sits beside the datadir. */
+export const mariaDbCnfPath = (model: PlatformModel) => join(dirname(model.mariadb.datadir), 'my.cnf');
+
+function tail(file: string, lines = 20): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Root authenticates through the unix_socket plugin (`mariadb-install-db --auth-root-authentication-method=socket`),
+ * so no root password is ever written anywhere; this needs the caller to be OS root, which the devstack is
+ * (mariadbd itself then drops to `runAsUser`).
+ */
+function rootClientArgs(cnf: string): string[] {
+  return [`--defaults-file=${cnf}`, '--protocol=socket', '--user=root'];
+}
+
+export async function startMariaDb(model: PlatformModel, secrets: PlatformSecrets): Promise<MariaDbHandle> {
+  if (model.target !== 'local') throw new Error(`startMariaDb runs the devstack only; the model's target is ${model.target}`);
+  const m = model.mariadb;
+  const cnf = mariaDbCnfPath(model);
+  const errorLog = join(m.logDir, 'error.log');
+  const stdoutLog = join(m.logDir, 'mariadbd.out');
+  const dirs = [...new Set([m.datadir, m.logDir, dirname(m.binlogBasename), dirname(m.socket), dirname(m.pidFile)])];
+  for (const dir of dirs) mkdirSync(dir, { recursive: true });
+  writeFileSync(cnf, renderMariaDbCnf(model), { mode: 0o644 });
+  if (m.runAsUser && process.getuid?.() === 0) {
+    const chown = await run('chown', ['-R', `${m.runAsUser}:${m.runAsUser}`, ...dirs]);
+    if (chown.code !== 0) throw new Error(`chown of the MariaDB directories to ${m.runAsUser} failed: ${chown.stderr}`);
+  }
+
+  if (!existsSync(join(m.datadir, 'mysql'))) {
+    const install = await run('mariadb-install-db', [`--defaults-file=${cnf}`, '--auth-root-authentication-method=socket', '--skip-test-db'], { timeoutMs: 180_000 });
+    if (install.code !== 0) throw new Error(`mariadb-install-db failed (exit ${install.code}):\n${install.stdout}\n${install.stderr}\n${tail(errorLog)}`);
+  }
+
+  let daemon: DaemonProcess | undefined;
+
+  async function sql(statement: string): Promise<string> {
+    const result = await run('mariadb', [...rootClientArgs(cnf), '--batch', '--skip-column-names'], { input: statement, timeoutMs: 120_000 });
+    if (result.code !== 0) throw new Error(`mariadb: ${result.stderr.trim() || `exit ${result.code}`}`);
+    return result.stdout;
+  }
+
+  async function start(): Promise<void> {
+    if (daemon?.alive()) return;
+    const started = startDaemon({ name: m.name, command: 'mariadbd', args: [`--defaults-file=${cnf}`], logFile: stdoutLog });
+    daemon = started;
+    await waitFor(
+      `mariadbd to accept connections on ${m.socket}`,
+      async () => {
+        if (!started.alive()) return true; // reported below, without waiting out the timeout
+        const ping = await run('mariadb-admin', [...rootClientArgs(cnf), 'ping'], { timeoutMs: 5000 });
+        return ping.code === 0 && /alive/.test(ping.stdout);
+      },
+      { timeoutMs: 120_000, intervalMs: 100, logFile: errorLog },
+    ).catch((e: unknown) => {
+      started.kill('SIGKILL');
+      throw e;
+    });
+    if (!started.alive()) throw new Error(`mariadbd exited (${await started.exited}):\n${tail(stdoutLog)}\n${tail(errorLog)}`);
+  }
+
+  async function kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (!daemon?.alive()) return;
+    daemon.kill(signal);
+    await daemon.exited;
+  }
+
+  async function stop(): Promise<void> {
+    await daemon?.stop('SIGTERM', 60_000);
+  }
+
+  try {
+    await start();
+    await sql(renderMariaDbInitSql(model, secrets));
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+
+  return {
+    host: m.host,
+    port: m.port,
+    pid: () => {
+      if (!daemon) throw new Error('mariadbd was never started');
+      return daemon.pid;
+    },
+    kill,
+    start,
+    stop,
+    sql,
+  };
+}

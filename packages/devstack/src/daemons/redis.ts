@@ -1,0 +1,257 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Redis } from 'ioredis';
+import {
+  REDIS_CLUSTER_CONFIG_FILE,
+  redisClusterCreateArgs,
+  renderRedisAcl,
+  renderRedisConf,
+  type PlatformModel,
+  type PlatformSecrets,
+  type RedisNode,
+} from '@numbering/blueprint';
+import { run, startDaemon, waitFor, type DaemonProcess } from '../process.js';
+
+/**
+ * A Redis Cluster of local redis-server processes, one per model node, for the devstack and the
+ * integration tests. Nodes run in the foreground as our children (`daemonize no`), so kill/start
+ * act on exactly the process we started.
+ */
+export interface RedisClusterHandle {
+  readonly nodes: RedisNode[];
+  /** Sends `signal` (default SIGKILL) to one node; resolves when the process exited. */
+  kill(name: string, signal?: NodeJS.Signals): Promise<void>;
+  /** (Re)starts one node with its config; resolves when it answers PING. */
+  start(name: string): Promise<void>;
+  /** Names of the nodes currently master (not failed), from CLUSTER NODES of a live node. */
+  masters(): Promise<string[]>;
+  /** Every running node: cluster_state:ok, the same set of live masters covering all slots, every running replica's link up. */
+  waitHealthy(timeoutMs?: number): Promise<void>;
+  /** Stops every node we started (SIGTERM, then SIGKILL after a timeout). */
+  stop(): Promise<void>;
+}
+
+export const redisConfPath = (node: RedisNode) => join(node.dir, 'redis.conf');
+/** stdout/stderr of redis-server: config errors are printed here before `logfile` is opened. */
+const redisStdoutPath = (node: RedisNode) => join(node.dir, 'redis-server.out');
+
+/** Writes users.acl and every node's redis.conf into the model's directories. */
+export function writeRedisConfigs(model: PlatformModel, secrets: PlatformSecrets): void {
+  mkdirSync(dirname(model.redis.aclFile), { recursive: true });
+  writeFileSync(model.redis.aclFile, renderRedisAcl(model, secrets), { mode: 0o600 });
+  for (const node of model.redis.nodes) {
+    mkdirSync(node.dir, { recursive: true });
+    writeFileSync(redisConfPath(node), renderRedisConf(model, node, secrets), { mode: 0o600 });
+  }
+}
+
+/** One short-lived admin connection: no retries, no offline queue, so a dead node fails fast. */
+export async function redisAdminCall(node: RedisNode, secrets: PlatformSecrets, commands: string[][], timeoutMs = 2000): Promise<unknown[]> {
+  const client = new Redis({
+    host: node.host,
+    port: node.port,
+    username: 'admin',
+    password: secrets.redis.admin,
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    enableReadyCheck: false,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    const results: unknown[] = [];
+    for (const [command, ...args] of commands) results.push(await client.call(command!, ...args));
+    return results;
+  } finally {
+    client.disconnect();
+  }
+}
+
+interface ClusterNodesEntry {
+  id: string;
+  port: number;
+  hostname: string;
+  flags: string[];
+  masterId: string;
+  linkState: string;
+  slots: string[];
+}
+
+/** Parses CLUSTER NODES (`<id> <ip:port@cport[,hostname]> <flags> <master> <ping> <pong> <epoch> <link> <slot>...`). */
+export function parseClusterNodes(text: string): ClusterNodesEntry[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .map((line) => {
+      const [id = '', addr = '', flags = '', masterId = '', , , , linkState = '', ...slots] = line.split(' ');
+      const [hostPort = '', hostname = ''] = addr.split(',');
+      const port = Number(hostPort.split('@')[0]!.split(':').at(-1));
+      return { id, port, hostname, flags: flags.split(','), masterId, linkState, slots };
+    });
+}
+
+function nodeOf(nodes: RedisNode[], entry: ClusterNodesEntry): RedisNode | undefined {
+  const byPort = nodes.filter((n) => n.port === entry.port);
+  if (byPort.length === 1) return byPort[0];
+  return nodes.find((n) => n.announceHostname !== '' && n.announceHostname === entry.hostname);
+}
+
+const failed = (e: ClusterNodesEntry) => e.flags.includes('fail') || e.flags.includes('fail?') || e.flags.includes('noaddr');
+const infoField = (info: string, field: string) => new RegExp(`^${field}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+
+function tail(file: string, lines = 15): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+export async function startRedisCluster(model: PlatformModel, secrets: PlatformSecrets): Promise<RedisClusterHandle> {
+  if (model.target !== 'local') throw new Error(`startRedisCluster runs the devstack only; the model's target is ${model.target}`);
+  const nodes = model.redis.nodes;
+  writeRedisConfigs(model, secrets);
+  const existing = nodes.filter((n) => existsSync(join(n.dir, REDIS_CLUSTER_CONFIG_FILE)));
+  if (existing.length > 0 && existing.length < nodes.length) {
+    const missing = nodes.filter((n) => !existing.includes(n)).map((n) => n.name);
+    throw new Error(`redis: ${existing.length} of ${nodes.length} nodes have a ${REDIS_CLUSTER_CONFIG_FILE}, ${missing.join(', ')} do not; remove ${dirname(model.redis.aclFile)} to start over`);
+  }
+  const processes = new Map<string, DaemonProcess>();
+  const nodeNamed = (name: string) => {
+    const node = nodes.find((n) => n.name === name);
+    if (!node) throw new Error(`redis: no node named ${name} (nodes: ${nodes.map((n) => n.name).join(', ')})`);
+    return node;
+  };
+  const running = () => nodes.filter((n) => processes.get(n.name)?.alive());
+  const call = (node: RedisNode, commands: string[][]) => redisAdminCall(node, secrets, commands);
+
+  async function start(name: string): Promise<void> {
+    const node = nodeNamed(name);
+    if (processes.get(name)?.alive()) return;
+    const daemon = startDaemon({ name: node.name, command: 'redis-server', args: [redisConfPath(node)], logFile: redisStdoutPath(node), cwd: node.dir });
+    processes.set(name, daemon);
+    await waitFor(
+      `${node.name} to answer PING on ${node.host}:${node.port}`,
+      // A dead process ends the wait at once; it is reported below.
+      async () => !daemon.alive() || (await call(node, [['PING']]))[0] === 'PONG',
+      { timeoutMs: 20_000, intervalMs: 50, logFile: node.logfile },
+    ).catch((e: unknown) => {
+      // A node that never became ready is not left behind.
+      daemon.kill('SIGKILL');
+      throw e;
+    });
+    if (!daemon.alive()) throw new Error(`${node.name}: redis-server exited (${await daemon.exited}):\n${tail(redisStdoutPath(node))}\n${tail(node.logfile)}`);
+  }
+
+  async function kill(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    nodeNamed(name);
+    const daemon = processes.get(name);
+    if (!daemon?.alive()) return;
+    daemon.kill(signal);
+    await daemon.exited;
+  }
+
+  async function clusterView(node: RedisNode): Promise<ClusterNodesEntry[]> {
+    const [text] = await call(node, [['CLUSTER', 'NODES']]);
+    return parseClusterNodes(String(text));
+  }
+
+  async function masters(): Promise<string[]> {
+    let lastError: unknown;
+    for (const node of running()) {
+      try {
+        const view = await clusterView(node);
+        return view
+          .filter((e) => e.flags.includes('master') && !e.flags.includes('fail'))
+          .map((e) => nodeOf(nodes, e)?.name ?? `unknown:${e.port}`)
+          .sort();
+      } catch (e) {
+        lastError = e;
+      }
+    }
+    throw new Error(`redis: no running node answered CLUSTER NODES${lastError instanceof Error ? `: ${lastError.message}` : ''}`);
+  }
+
+  /** Why the cluster is not healthy yet, or undefined when it is. */
+  async function unhealthyReason(): Promise<string | undefined> {
+    const live = running();
+    if (live.length === 0) return 'no node is running';
+    const liveNames = new Set(live.map((n) => n.name));
+    const expectedMasters = new Set<string>();
+    for (const node of live) {
+      const [clusterInfo, nodesText, replication] = (await call(node, [['CLUSTER', 'INFO'], ['CLUSTER', 'NODES'], ['INFO', 'replication']])).map(String) as [string, string, string];
+      if (infoField(clusterInfo, 'cluster_state') !== 'ok') return `${node.name}: cluster_state is ${infoField(clusterInfo, 'cluster_state')}`;
+      const view = parseClusterNodes(nodesText);
+      const withSlots = view.filter((e) => e.flags.includes('master') && e.slots.length > 0);
+      const masterNames = withSlots.map((e) => nodeOf(nodes, e)?.name ?? `unknown:${e.port}`);
+      for (const [i, entry] of withSlots.entries()) {
+        if (failed(entry) || !liveNames.has(masterNames[i]!)) return `${node.name} still sees ${masterNames[i]} (${entry.flags.join(',')}) as a slot-owning master`;
+      }
+      if (withSlots.length !== model.redis.masters) return `${node.name} sees ${withSlots.length} slot-owning masters, expected ${model.redis.masters}`;
+      if (expectedMasters.size === 0) masterNames.forEach((m) => expectedMasters.add(m));
+      else if (masterNames.some((m) => !expectedMasters.has(m))) return `${node.name} disagrees on the masters: ${masterNames.join(',')} vs ${[...expectedMasters].join(',')}`;
+      // Gossip has caught up only when this node sees every running node healthy in the role it really has.
+      for (const other of live) {
+        const entry = view.find((e) => nodeOf(nodes, e)?.name === other.name);
+        if (!entry || failed(entry)) return `${node.name} does not see ${other.name} as healthy yet`;
+      }
+      const role = infoField(replication, 'role');
+      if (role === 'slave') {
+        const link = infoField(replication, 'master_link_status');
+        if (link !== 'up') return `${node.name}: replica link to its master is ${link}`;
+        const self = view.find((e) => e.flags.includes('myself'));
+        const master = view.find((e) => e.id === self?.masterId);
+        const masterName = master && nodeOf(nodes, master)?.name;
+        if (!masterName || !liveNames.has(masterName)) return `${node.name} replicates ${masterName ?? self?.masterId}, which is not running`;
+      }
+    }
+    // Each node's view must also agree on who is a replica: a freshly created or rejoined replica shows up late in others' gossip.
+    for (const node of live) {
+      const view = await clusterView(node);
+      for (const other of live) {
+        const entry = view.find((e) => nodeOf(nodes, e)?.name === other.name);
+        const isMaster = expectedMasters.has(other.name);
+        if (!entry || entry.flags.includes(isMaster ? 'slave' : 'master')) return `${node.name}'s view of ${other.name}'s role is stale`;
+      }
+    }
+    return undefined;
+  }
+
+  async function waitHealthy(timeoutMs = 60_000): Promise<void> {
+    let reason: string | undefined = 'not checked yet';
+    await waitFor(
+      'the Redis cluster to become healthy',
+      async () => {
+        reason = await unhealthyReason();
+        return reason === undefined;
+      },
+      { timeoutMs, intervalMs: 100 },
+    ).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}; last state: ${reason}`);
+    });
+  }
+
+  async function stop(): Promise<void> {
+    await Promise.all([...processes.values()].map((p) => p.stop('SIGTERM', 10_000)));
+  }
+
+  try {
+    await Promise.all(nodes.map((n) => start(n.name)));
+    if (existing.length === 0) {
+      const args = redisClusterCreateArgs(model, secrets);
+      const created = await run('redis-cli', args, { timeoutMs: 60_000 });
+      if (created.code !== 0 || !/All 16384 slots covered/.test(created.stdout)) {
+        throw new Error(`redis-cli --cluster create failed (exit ${created.code}):\n${created.stdout}\n${created.stderr}`);
+      }
+    }
+    await waitHealthy(60_000);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { nodes, kill, start, masters, waitHealthy, stop };
+}
