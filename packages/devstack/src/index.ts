@@ -8,3 +8,5 @@ export * from './components/index.js';
 export * from './prerequisites.js';
 export * from './daemons/redis.js';
 export * from './daemons/mariadb.js';
+export * from './daemons/etcd.js';
+export * from './daemons/postgres.js';
