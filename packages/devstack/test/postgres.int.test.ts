@@ -1,7 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import pgLib from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { POSTGRES_ROLES, PATRONI_REST_USER, readOnlyDatabase, type PatroniMember } from '@numbering/blueprint';
+import { POSTGRES_ROLES, PATRONI_REST_USER, readOnlyDatabase, renderPostgresBootstrapSql, type PatroniMember } from '@numbering/blueprint';
 import { createTestbed, sleep, startPostgresHa, waitFor, type PostgresHaHandle, type Testbed } from '../src/index.js';
 
 /**
@@ -213,6 +214,32 @@ describe('PostgreSQL HA devstack (etcd + Patroni + HAProxy + PgBouncer)', () => 
     // The admin console answers the superuser only.
     const pools = await query<{ database: string }>(bouncer, 'SHOW POOLS', [], { superuser: true, database: 'pgbouncer' });
     expect(pools.map((p) => p.database)).toContain(bed.model.postgres.config.database);
+  });
+
+  it('re-runs the bootstrap SQL idempotently, e.g. to rotate the app password', async () => {
+    const rotate = (secrets: typeof bed.secrets) => {
+      const r = spawnSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(primaryPort()), '-U', POSTGRES_ROLES.superuser, '-d', 'postgres', '-f', '-'], {
+        input: renderPostgresBootstrapSql(bed.model, secrets),
+        encoding: 'utf8',
+        env: { ...process.env, PGPASSWORD: secrets.postgres.superuser },
+        timeout: 30_000,
+      });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+    };
+    const rotated = { ...bed.secrets, postgres: { ...bed.secrets.postgres, app: `${bed.secrets.postgres.app}-rotated` } };
+    rotate(rotated);
+    const login = (password: string) => {
+      const c = new pgLib.Client({ host: '127.0.0.1', port: primaryPort(), user: bed.model.postgres.config.appUser, password, database: bed.model.postgres.config.database });
+      return c.connect().then(() => c.end());
+    };
+    await expect(login(rotated.postgres.app)).resolves.toBeUndefined();
+    await expect(login(bed.secrets.postgres.app)).rejects.toThrow(/password authentication failed/);
+    rotate(bed.secrets);
+    await expect(login(bed.secrets.postgres.app)).resolves.toBeUndefined();
+    // The data of the app database survived both runs.
+    const [row] = await query<{ n: string }>(primaryPort(), "SELECT count(*) AS n FROM ha_writes WHERE run = 'pgbouncer'");
+    expect(Number(row?.n)).toBe(1);
   });
 
   it('keeps its data across a clean stop and start (devstack down/up)', async () => {

@@ -1,0 +1,101 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// The devstack depends on the blueprint, so the blueprint's tests reach its helpers by path (same source code).
+import { startEtcd, type EtcdHandle } from '../../devstack/src/daemons/etcd.js';
+import { createTestbed, type Testbed } from '../../devstack/src/testbed.js';
+import { exampleSecrets, renderPatroniConfig } from '../src/index.js';
+
+/**
+ * The rendered patroni.yml checked by Patroni 3.0.2 itself (`patroni --validate-config`). The validator
+ * wants every listen port free and every etcd host reachable (a throwaway etcd on the testbed's port),
+ * and it refuses loopback connect addresses, which the single-host devstack needs. So it checks a copy
+ * whose connect addresses say 127.0.0.2: another loopback address, which the validator only inspects
+ * as text (it never connects there), so nothing on the machine has to be set up, no /etc/hosts entry.
+ */
+
+let bed: Testbed;
+let etcd: EtcdHandle | undefined;
+let dir: string;
+
+async function testbed(): Promise<Testbed> {
+  // findFreePortOffset may pick an offset above the config's local.portOffset maximum: retry.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await createTestbed();
+    } catch (e) {
+      if (attempt >= 10 || !/local\.portOffset/.test((e as Error).message)) throw e;
+    }
+  }
+}
+
+const forValidator = (yaml: string) => yaml.replaceAll(/^(\s+connect_address: )127\.0\.0\.1:/gm, '$1127.0.0.2:');
+
+function validate(yaml: string, name: string): { code: number; output: string } {
+  const file = join(dir, name);
+  writeFileSync(file, yaml);
+  const r = spawnSync('patroni', ['--validate-config', file], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status ?? 1, output: `${r.stdout}${r.stderr}` };
+}
+
+const rendered = (i = 0) => renderPatroniConfig(bed.model, bed.model.postgres.members[i]!, exampleSecrets(), { postBootstrapSqlFile: join(dir, 'bootstrap.sql') });
+
+beforeAll(async () => {
+  bed = await testbed();
+  dir = join(bed.workdir, 'patroni');
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o700);
+  const dcs = bed.model.postgres.dcs;
+  if (dcs.kind !== 'etcd3') throw new Error('local model without etcd3');
+  etcd = await startEtcd({ name: 'validate', client: dcs.hosts[0]!, dataDir: join(bed.workdir, 'etcd'), logFile: join(bed.workdir, 'etcd.log'), clusterToken: 'validate' });
+});
+
+afterAll(async () => {
+  await etcd?.stop();
+});
+
+describe('patroni --validate-config on the rendered patroni.yml', () => {
+  it('accepts every member of the devstack config', () => {
+    for (let i = 0; i < bed.model.postgres.members.length; i++) {
+      const r = validate(forValidator(rendered(i)), `member-${i}.yml`);
+      expect(r.output).toBe('');
+      expect(r.code).toBe(0);
+    }
+  });
+
+  it('refuses the loopback connect_address itself (why the copy says 127.0.0.2)', () => {
+    const r = validate(rendered(), 'loopback.yml');
+    expect(r.code).toBe(1);
+    expect(r.output).toMatch(/postgresql\.connect_address .*must not contain "127\.0\.0\.1"/);
+  });
+
+  it.each([
+    ['a wrong bin_dir', (s: string) => s.replace(/bin_dir: .*/, 'bin_dir: /usr/lib/postgresql/0/bin'), /postgresql\.bin_dir/],
+    ['an unreachable etcd', (s: string) => s.replace(/(etcd3:\n\s+hosts:\n\s+- 127\.0\.0\.1:)\d+/, '$11'), /etcd3\.hosts.*not reachable/],
+    ['no rewind user', (s: string) => s.replace(/\n\s+rewind:\n\s+username: .*\n\s+password: .*/, ''), /postgresql\.authentication\.rewind/],
+    ['no initdb options', (s: string) => s.replace(/\n {2}initdb:\n(?: {4}- .*\n)+/, '\n'), /bootstrap\.initdb/],
+    ['a bad restapi.listen', (s: string) => s.replace(/(restapi:\n\s+listen: )\S+/, '$1nowhere'), /restapi\.listen/],
+  ])('rejects %s', (_what, mutate, message) => {
+    const original = forValidator(rendered());
+    const mutated = mutate(original);
+    expect(mutated).not.toBe(original);
+    const r = validate(mutated, 'mutated.yml');
+    expect(r.code).toBe(1);
+    expect(r.output).toMatch(message);
+  });
+
+  it('rejects a config whose PostgreSQL port is already taken', async () => {
+    const member = bed.model.postgres.members[0]!;
+    const blocker: Server = createServer();
+    await new Promise<void>((r) => blocker.listen(member.pgPort, member.host, r));
+    try {
+      const r = validate(forValidator(rendered()), 'taken.yml');
+      expect(r.code).toBe(1);
+      expect(r.output).toContain(`Port ${member.pgPort} is already in use`);
+    } finally {
+      await new Promise((r) => blocker.close(r));
+    }
+  });
+});
