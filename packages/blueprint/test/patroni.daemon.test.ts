@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The devstack depends on the blueprint, so the blueprint's tests reach its helpers by path (same source code).
 import { startEtcd, type EtcdHandle } from '../../devstack/src/daemons/etcd.js';
 import { createTestbed, type Testbed } from '../../devstack/src/testbed.js';
-import { exampleSecrets, renderPatroniConfig } from '../src/index.js';
+import { buildPlatform, defaultPlatformConfig, exampleSecrets, renderPatroniConfig } from '../src/index.js';
 
 /**
  * The rendered patroni.yml checked by Patroni 3.0.2 itself (`patroni --validate-config`). The validator
@@ -63,6 +63,24 @@ describe('patroni --validate-config on the rendered patroni.yml', () => {
       expect(r.output).toBe('');
       expect(r.code).toBe(0);
     }
+  });
+
+  it('accepts the kubernetes config (Kubernetes API as DCS), moved onto this machine', () => {
+    const k8s = buildPlatform(defaultPlatformConfig('kubernetes'));
+    const member = bed.model.postgres.members[0]!;
+    // Listen ports and bin_dir are the only things the validator checks against the machine it runs on.
+    const yaml = renderPatroniConfig(k8s, k8s.postgres.members[0]!, exampleSecrets())
+      .replace(/^(\s+listen: )0\.0\.0\.0:8008$/m, `$1127.0.0.1:${member.restPort}`)
+      .replace(/^(\s+listen: )0\.0\.0\.0:5432$/m, `$1127.0.0.1:${member.pgPort}`)
+      .replace(/^(\s+bin_dir: ).*$/m, `$1${bed.model.postgres.binDir}`)
+      .replace(/^(\s+data_dir: ).*$/m, `$1${join(dir, 'k8s-data')}`);
+    expect(yaml).toMatch(/^kubernetes:$/m);
+    const r = validate(yaml, 'kubernetes.yml');
+    expect(r.output).toBe('');
+    expect(r.code).toBe(0);
+    const broken = validate(yaml.replace(/^(\s+)labels:/m, '$1labelz:'), 'kubernetes-broken.yml');
+    expect(broken.code).toBe(1);
+    expect(broken.output).toMatch(/kubernetes\.labels/);
   });
 
   it('refuses the loopback connect_address itself (why the copy says 127.0.0.2)', () => {
