@@ -1,8 +1,9 @@
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
-import { alertDefinitions, buildPlatform, defaultPlatformConfig, renderAlertRules, renderAlertRuleTests, renderPrometheusConfig, type PlatformModel, type Target } from '../src/index.js';
-import { output, run, scratch, writeFiles } from './support/tools.js';
+import { alertDefinitions, buildPlatform, defaultPlatformConfig, endpointString, renderAlertRules, renderAlertRuleTests, renderPrometheusConfig, type PlatformModel, type Target } from '../src/index.js';
+import { createTestbed, output, run, scratch, startDaemon, waitFor, writeFiles, type DaemonProcess } from './support/tools.js';
 
 const dirs = scratch('prometheus');
 afterAll(() => dirs.cleanup());
@@ -149,4 +150,56 @@ describe('the rule tests test something', () => {
       expect(alwaysQuiet!.code, output(alwaysQuiet!)).not.toBe(0);
     });
   }
+});
+
+interface Target {
+  labels: Record<string, string>;
+  scrapeUrl: string;
+}
+
+describe('a running Prometheus loads the rendered config', () => {
+  let prometheus: DaemonProcess | undefined;
+  let workdir = '';
+  afterAll(async () => {
+    await prometheus?.stop('SIGTERM', 10_000);
+    if (workdir) rmSync(workdir, { recursive: true, force: true });
+  });
+
+  it('scrapes each job at the model addresses, relabels the Redis nodes onto the exporter, loads every rule', async () => {
+    const bed = await createTestbed();
+    workdir = bed.workdir;
+    const model = bed.model;
+    const m = model.monitoring;
+    writeFiles(m.prometheus.configDir, { 'prometheus.yml': renderPrometheusConfig(model), 'rules.yml': renderAlertRules(model) });
+    prometheus = startDaemon({
+      name: 'prometheus',
+      command: 'prometheus',
+      args: [`--config.file=${join(m.prometheus.configDir, 'prometheus.yml')}`, `--storage.tsdb.path=${m.prometheus.dataDir}`, `--web.listen-address=${endpointString(m.prometheus)}`],
+      logFile: join(workdir, 'logs', 'prometheus.log'),
+    });
+    const api = `http://${endpointString(m.prometheus)}/api/v1`;
+    const targets = async () => ((await (await fetch(`${api}/targets`)).json()) as { data: { activeTargets: Target[] } }).data.activeTargets;
+    const expectedTargets = 2 + 2 + model.redis.nodes.length + 1 + 1 + model.postgres.members.length + m.etcdMetrics.length;
+    await waitFor(`${expectedTargets} scrape targets`, async () => (await targets()).length === expectedTargets, { timeoutMs: 30_000, logFile: prometheus.logFile });
+
+    const all = await targets();
+    const byJob = (job: string) => all.filter((t) => t.labels.job === job);
+    expect(byJob('numbering').map((t) => [t.labels.release, t.scrapeUrl]).sort()).toEqual(
+      model.service.releases.map((r) => [r.release, `http://127.0.0.1:${r.port}/metrics`]).sort(),
+    );
+    expect(byJob('redis-cluster').map((t) => [t.labels.node, t.labels.instance, t.scrapeUrl]).sort()).toEqual(
+      model.redis.nodes.map((n) => [n.name, `redis://127.0.0.1:${n.port}`, `http://127.0.0.1:${model.redis.exporter.port}/scrape?target=${encodeURIComponent(`redis://127.0.0.1:${n.port}`)}`]).sort(),
+    );
+    expect(byJob('patroni').map((t) => t.scrapeUrl).sort()).toEqual(model.postgres.members.map((p) => `http://127.0.0.1:${p.restPort}/metrics`).sort());
+    expect(byJob('prometheus').map((t) => t.scrapeUrl)).toEqual([`http://${endpointString(m.prometheus)}/metrics`]);
+
+    const rules = ((await (await fetch(`${api}/rules`)).json()) as { data: { groups: { rules: { name: string; health: string }[] }[] } }).data.groups.flatMap((g) => g.rules);
+    const expectedRules = (parse(renderAlertRules(model)) as RuleFile).groups.flatMap((g) => g.rules);
+    expect(rules.map((r) => r.name).sort()).toEqual(expectedRules.map((r) => (r as { alert?: string; record?: string }).alert ?? (r as { record?: string }).record).sort());
+
+    await waitFor('the Alertmanager from the config', async () => {
+      const am = ((await (await fetch(`${api}/alertmanagers`)).json()) as { data: { activeAlertmanagers: { url: string }[] } }).data.activeAlertmanagers;
+      return am.length === 1 && am[0]!.url === `http://${endpointString(m.alertmanager)}/api/v2/alerts`;
+    }, { timeoutMs: 15_000 });
+  });
 });
