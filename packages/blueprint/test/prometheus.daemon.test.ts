@@ -152,7 +152,7 @@ describe('the rule tests test something', () => {
   }
 });
 
-interface Target {
+interface ScrapeTarget {
   labels: Record<string, string>;
   scrapeUrl: string;
 }
@@ -178,7 +178,7 @@ describe('a running Prometheus loads the rendered config', () => {
       logFile: join(workdir, 'logs', 'prometheus.log'),
     });
     const api = `http://${endpointString(m.prometheus)}/api/v1`;
-    const targets = async () => ((await (await fetch(`${api}/targets`)).json()) as { data: { activeTargets: Target[] } }).data.activeTargets;
+    const targets = async () => ((await (await fetch(`${api}/targets`)).json()) as { data: { activeTargets: ScrapeTarget[] } }).data.activeTargets;
     const expectedTargets = 2 + 2 + model.redis.nodes.length + 1 + 1 + model.postgres.members.length + m.etcdMetrics.length;
     await waitFor(`${expectedTargets} scrape targets`, async () => (await targets()).length === expectedTargets, { timeoutMs: 30_000, logFile: prometheus.logFile });
 
