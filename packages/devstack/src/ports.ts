@@ -32,7 +32,8 @@ export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
  */
 export async function findFreePortOffset(portsAt: (offset: number) => number[], opts: { min?: number; max?: number } = {}): Promise<number> {
   const min = opts.min ?? 1000;
-  const max = opts.max ?? 40_000;
+  // The config schema caps local.portOffset at 20000.
+  const max = opts.max ?? 20_000;
   const candidates: number[] = [];
   for (let o = min; o <= max; o += 100) candidates.push(o);
   candidates.sort(() => Math.random() - 0.5);

@@ -120,6 +120,8 @@ export function run(command: string, args: string[], opts: { cwd?: string; env?:
       clearTimeout(timer);
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
+    // A program that exits before reading its input must not crash us with EPIPE.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }

@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPlatform, defaultPlatformConfig, type PlatformModel, type PlatformSecrets } from '@numbering/blueprint';
@@ -9,6 +9,8 @@ export interface Testbed {
   model: PlatformModel;
   secrets: PlatformSecrets;
   workdir: string;
+  /** Removes the workdir; call after every daemon of the testbed has stopped. */
+  dispose(): void;
 }
 
 /**
@@ -22,5 +24,10 @@ export async function createTestbed(overrides: Record<string, unknown> = {}): Pr
   const at = (offset: number) => buildPlatform(defaultPlatformConfig('local', { ...overrides, 'local.portOffset': offset }), { workdir });
   const offset = await findFreePortOffset((o) => modelPorts(at(o)));
   const model = at(offset);
-  return { model, secrets: generateSecrets(`http://${model.monitoring.webhook.host}:${model.monitoring.webhook.port}/alert`), workdir };
+  return {
+    model,
+    secrets: generateSecrets(`http://${model.monitoring.webhook.host}:${model.monitoring.webhook.port}/alert`),
+    workdir,
+    dispose: () => rmSync(workdir, { recursive: true, force: true }),
+  };
 }
