@@ -151,15 +151,17 @@ export function devstackTarget(opts: DevstackTargetOptions = {}): WeightTarget {
     log(`weight ${weight}%: nginx reloaded (${endpointString(ctx.model.canary.listen)})`);
   }
 
+  const getWeight = async () => open().model.canary.weight;
+
   return {
     name: `devstack ${resolve(opts.workdir ?? defaultWorkdir())}`,
-    getWeight: async () => open().model.canary.weight,
+    getWeight,
     setWeight,
     async promote() {
       const { canaryVersion, stableVersion } = open().model.config.canary;
       // While stable restarts, the canary takes all traffic and stable is only nginx's backup; then
       // the restarted stable (now the canary's version) takes everything back.
-      if ((await this.getWeight()) !== 100) await setWeight(100);
+      if ((await getWeight()) !== 100) await setWeight(100);
       const ctx = open({ 'canary.stableVersion': canaryVersion });
       const stable = ctx.model.service.releases.find((r) => r.release === 'stable')!;
       log(`promote: restarting ${stable.name} as version ${canaryVersion} (was ${stableVersion})`);
