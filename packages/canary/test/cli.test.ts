@@ -1,4 +1,8 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defaultPlatformConfig } from '@numbering/blueprint';
 import { describe, expect, it } from 'vitest';
 import { main, parseDuration, type MainIo } from '../src/main.js';
@@ -128,6 +132,28 @@ describe('canary CLI', () => {
     expect(r.code).toBe(1);
     expect(r.calls).toEqual(['weight 10', 'rollback']);
     expect(r.out).toMatch(/rolled back at 10%: analysis inconclusive 2 times in a row/);
+  });
+});
+
+describe('canary abtest', () => {
+  it('load-tests both URLs and writes the report to --out', async () => {
+    const servers = ['stable', 'canary'].map((release) => createHttpServer((_req, res) => res.writeHead(200, { 'x-release': release }).end()));
+    const urls = await Promise.all(
+      servers.map((s) => new Promise<string>((r) => s.listen(0, '127.0.0.1', () => r(`http://127.0.0.1:${(s.address() as { port: number }).port}`)))),
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'canary-cli-abtest-'));
+    try {
+      const out = join(dir, 'sub', 'report.html');
+      const r = await cli(['abtest', '-n', '20', '-c', '4', '--stable-url', urls[0]!, '--canary-url', urls[1]!, '--out', out, '--stack', 'prod']);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/stable\s+100\.0 % 2xx\s+\[200×20\]/);
+      expect(r.out).toContain(`report: ${out}`);
+      expect(readFileSync(out, 'utf8')).toMatch(/<table>/);
+      expect(r.built).toEqual([]);
+    } finally {
+      await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
