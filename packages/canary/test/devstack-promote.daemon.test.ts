@@ -1,13 +1,12 @@
 import { execFile } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { endpointString } from '@numbering/blueprint';
-import { Supervisor, openStack, renderSupervisordConf, startDaemon, waitFor, writeNginxConf, type DaemonProcess, type ProgramSpec, type StackContext, type Testbed } from '@numbering/devstack';
+import { Supervisor, createTestbed, openStack, renderSupervisordConf, startDaemon, waitFor, writeNginxConf, type DaemonProcess, type ProgramSpec, type StackContext, type Testbed } from '@numbering/devstack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { devstackTarget, supervisorRestart } from '../src/targets/devstack.js';
-import { canaryTestbed } from './support/testbed.js';
 
 /**
  * `canary promote` on a devstack directory with a real supervisord and a real nginx. The two
@@ -57,7 +56,7 @@ function through(c: StackContext): Promise<{ release: string; version: string } 
 }
 
 beforeAll(async () => {
-  bed = await canaryTestbed();
+  bed = await createTestbed();
   ctx = openStack({ workdir: bed.workdir, set: { 'local.portOffset': bed.model.config.local.portOffset, 'canary.stableVersion': '1.0.0', 'canary.canaryVersion': '1.1.0', 'canary.weight': 30 } });
   script = join(bed.workdir, 'fake-release.cjs');
   writeFileSync(script, FAKE_RELEASE);
@@ -82,7 +81,7 @@ afterAll(async () => {
     await execFileAsync('supervisorctl', ['-c', supervisor!.conf, 'shutdown']).catch(() => process.kill(pid, 'SIGTERM'));
     await waitFor('supervisord to exit', () => supervisor!.pid() === undefined, { timeoutMs: 30_000 });
   }
-  if (bed) rmSync(bed.workdir, { recursive: true, force: true });
+  bed?.dispose();
 });
 
 describe('canary promote on the devstack (real supervisord and nginx)', () => {

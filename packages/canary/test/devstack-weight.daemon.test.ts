@@ -1,11 +1,9 @@
 import { createServer, get, type Server } from 'node:http';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { openStack, startDaemon, waitFor, writeNginxConf, type DaemonProcess, type StackContext, type Testbed } from '@numbering/devstack';
+import { createTestbed, openStack, startDaemon, waitFor, writeNginxConf, type DaemonProcess, type StackContext, type Testbed } from '@numbering/devstack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { devstackTarget } from '../src/targets/devstack.js';
 import type { WeightTarget } from '../src/targets/types.js';
-import { canaryTestbed } from './support/testbed.js';
 
 /**
  * `canary weight N` on a devstack directory with a real nginx (Debian's 1.22) in front of two small
@@ -48,7 +46,7 @@ async function split(n: number): Promise<{ stable: number; canary: number; faile
 }
 
 beforeAll(async () => {
-  bed = await canaryTestbed();
+  bed = await createTestbed();
   // The devstack directory of the testbed: its stack.json carries the free port offset.
   ctx = openStack({ workdir: bed.workdir, set: { 'local.portOffset': bed.model.config.local.portOffset } });
   for (const r of ctx.model.service.releases) {
@@ -71,7 +69,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await nginx?.stop('SIGQUIT', 10_000);
   await Promise.all(releases.map((s) => new Promise((r) => s.close(r))));
-  if (bed) rmSync(bed.workdir, { recursive: true, force: true });
+  bed?.dispose();
 });
 
 describe('canary weight on the devstack (real nginx)', () => {

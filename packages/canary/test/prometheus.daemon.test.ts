@@ -1,13 +1,12 @@
 import { createServer, type Server } from 'node:http';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDaemon, waitFor, type DaemonProcess, type Testbed } from '@numbering/devstack';
+import { createTestbed, startDaemon, waitFor, type DaemonProcess, type Testbed } from '@numbering/devstack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Thresholds } from '../src/analysis.js';
 import { defaultPlatformConfig } from '@numbering/blueprint';
 import { main } from '../src/main.js';
 import type { WeightTarget } from '../src/targets/types.js';
-import { canaryTestbed } from './support/testbed.js';
 import { analyzeCanary, canaryQueries, fetchCanaryMetrics, PrometheusClient } from '../src/prometheus.js';
 
 /**
@@ -94,7 +93,7 @@ let client: PrometheusClient;
 const metrics = new FakeServiceMetrics();
 
 beforeAll(async () => {
-  bed = await canaryTestbed();
+  bed = await createTestbed();
   const servicePort = bed.model.service.releases[0].port;
   const prom = bed.model.monitoring.prometheus;
   service = createServer((req, res) => {
@@ -138,7 +137,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await prometheus?.stop('SIGTERM', 10_000);
   await new Promise((r) => (service ? service.close(r) : r(undefined)));
-  if (bed) rmSync(bed.workdir, { recursive: true, force: true });
+  bed?.dispose();
 });
 
 describe('canary queries against a real Prometheus', () => {

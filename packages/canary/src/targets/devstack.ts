@@ -1,9 +1,7 @@
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
-import { endpointString, renderNginxConf, type PlatformConfig, type ServiceRelease } from '@numbering/blueprint';
-import { Supervisor, components, defaultWorkdir, openStack, renderSupervisordConf, waitFor, type ProgramSpec, type StackContext } from '@numbering/devstack';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { endpointString, type PlatformConfig, type ServiceRelease } from '@numbering/blueprint';
+import { Supervisor, components, defaultWorkdir, openStack, reloadNginx, renderSupervisordConf, waitFor, type ProgramSpec, type StackContext } from '@numbering/devstack';
 import { checkWeight, type Log, type WeightTarget } from './types.js';
 
 /**
@@ -47,37 +45,6 @@ export function childPids(pid: number): number[] {
   return children;
 }
 
-const execFileAsync = promisify(execFile);
-
-async function nginx(args: string[]): Promise<{ ok: boolean; output: string }> {
-  try {
-    const r = await execFileAsync('nginx', args, { timeout: 30_000 });
-    return { ok: true, output: `${r.stdout}${r.stderr}` };
-  } catch (e) {
-    const err = e as { stdout?: string; stderr?: string; message: string };
-    return { ok: false, output: `${err.stdout ?? ''}${err.stderr ?? ''}`.trim() || err.message };
-  }
-}
-
-/**
- * The steps of the devstack's `reloadNginx` (render from the model, `nginx -t` on the new file,
- * only then replace nginx.conf, `nginx -s reload` with the same -p/-c/-e), run with execFile: the
- * devstack's `run()` ends the child's stdin after spawning and, when nginx has already exited, that
- * write fails with an uncaught EPIPE that crashes the caller (seen in 3 of 4 test runs; reported).
- */
-export async function reloadNginxConf(ctx: StackContext): Promise<void> {
-  const c = ctx.model.canary;
-  for (const dir of ['logs', 'tmp']) mkdirSync(join(c.prefix, dir), { recursive: true });
-  const file = join(c.prefix, 'nginx.conf');
-  const next = `${file}.next`;
-  writeFileSync(next, renderNginxConf(ctx.model));
-  const test = await nginx(['-t', '-q', '-p', c.prefix, '-c', next, '-e', c.errorLog]);
-  if (!test.ok) throw new Error(`rendered nginx config is invalid, kept the old one:\n${test.output}`);
-  renameSync(next, file);
-  const reload = await nginx(['-p', c.prefix, '-c', file, '-e', c.errorLog, '-s', 'reload']);
-  if (!reload.ok) throw new Error(`nginx reload failed: ${reload.output}`);
-}
-
 /**
  * `nginx -s reload` only signals the master: for a moment the old workers (old split) still accept
  * connections. Resolves once none of the workers from before the reload is left, so that "weight
@@ -88,7 +55,7 @@ export async function reloadNginxAndSettle(ctx: StackContext, log: Log = () => u
   const pidFile = ctx.model.canary.pidFile;
   const master = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : undefined;
   const before = new Set(master ? childPids(master) : []);
-  await reloadNginxConf(ctx);
+  await reloadNginx(ctx);
   if (!master || !before.size) return;
   try {
     await waitFor('old nginx workers to finish', () => childPids(master).every((p) => !before.has(p)), { timeoutMs, intervalMs: 20 });
@@ -118,13 +85,9 @@ export function supervisorRestart(opts: { readyTimeoutMs?: number; programs?: (c
     const supervisor = new Supervisor(ctx.workdir);
     if (!supervisor.pid()) throw new Error(`the devstack in ${ctx.workdir} is not running (no supervisord): start it with \`pnpm devstack up\``);
     writeFileSync(supervisor.conf, renderSupervisordConf(ctx.workdir, programs(ctx)), { mode: 0o600 });
-    // supervisorctl through execFile for the same EPIPE reason as reloadNginxConf
-    for (const args of [['reread'], ['update', release.name], ['restart', release.name]]) {
-      const r = await execFileAsync('supervisorctl', ['-c', supervisor.conf, ...args], { timeout: 120_000 }).catch((e: { stdout?: string; message: string }) => {
-        throw new Error(`supervisorctl ${args.join(' ')}: ${e.stdout ?? ''}${e.message}`);
-      });
-      if (/ERROR \((?!not running)/.test(r.stdout)) throw new Error(`supervisorctl ${args.join(' ')}: ${r.stdout.trim()}`);
-    }
+    await supervisor.ctl('reread');
+    await supervisor.ctl('update', release.name);
+    await supervisor.ctl('restart', release.name);
     await waitFor(`${release.name} /health/ready`, () => answersOk(`http://${endpointString(release)}/health/ready`), { timeoutMs: opts.readyTimeoutMs ?? 60_000 });
   };
 }
