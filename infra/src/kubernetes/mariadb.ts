@@ -1,0 +1,224 @@
+import { basename, dirname } from 'node:path/posix';
+import * as k8s from '@pulumi/kubernetes';
+import * as pulumi from '@pulumi/pulumi';
+import { endpointString, MARIADB_USERS, renderMariaDbCnf, renderMariaDbInitSql, renderMysqldExporterCnf, type PlatformSecrets } from '@numbering/blueprint';
+import { checksum } from '../shared/checksum.js';
+import { EXPORTER_HEALTH_PATH } from '../shared/exporters.js';
+import { MARIADB_HEALTHCHECK, MARIADB_PATHS, mariaDbDirectories, mariaDbServerArgs } from '../shared/mariadb.js';
+import {
+  clusterService,
+  configMap,
+  containerSecurity,
+  execProbe,
+  headlessService,
+  httpProbe,
+  image,
+  longRunning,
+  metadata,
+  podLabels,
+  podSecurity,
+  resources,
+  secret,
+  secretEnv,
+  selectorLabels,
+  tcpProbe,
+  tmpVolume,
+  type KubernetesComponentArgs,
+} from './common.js';
+import { mariaDbSize } from './sizing.js';
+
+export interface KubernetesMariaDbArgs extends KubernetesComponentArgs {
+  secrets: pulumi.Output<PlatformSecrets>;
+  /** Cron schedule of the logical backup. */
+  backupSchedule: string;
+}
+
+/** The official image's mysql user. */
+const MYSQL_UID = 999;
+const NOBODY = 65534;
+const BACKUP_DIR = '/backup';
+const BACKUP_RETENTION_DAYS = 7;
+
+/**
+ * MariaDB on Kubernetes: a one-pod StatefulSet with its volume (the model's host is the pod's DNS
+ * name), the tuned cnf from a ConfigMap, the init SQL from a Secret run on every start, a nightly
+ * consistent dump to its own volume, and mysqld-exporter.
+ */
+export class KubernetesMariaDb extends pulumi.ComponentResource {
+  readonly statefulSet: k8s.apps.v1.StatefulSet;
+  readonly exporter: k8s.apps.v1.Deployment;
+  readonly backup: k8s.batch.v1.CronJob;
+  readonly endpoint: pulumi.Output<string>;
+
+  constructor(name: string, args: KubernetesMariaDbArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('numbering:mariadb:MariaDb', name, {}, opts);
+    const { model, secrets, namespace } = args;
+    const m = model.mariadb;
+    const size = mariaDbSize(model.config);
+    const selector = selectorLabels(m.name);
+
+    const cnf = renderMariaDbCnf(model);
+    const initSql = secrets.apply((s) => renderMariaDbInitSql(model, s));
+    const cnfMap = configMap('mariadb-config', 'mariadb', namespace, { [basename(MARIADB_PATHS.cnf)]: cnf }, this);
+    const init = secret('mariadb-init', 'mariadb', namespace, initSql.apply((sql) => ({ [basename(MARIADB_PATHS.initSql)]: sql })), this);
+    const credentials = secret('mariadb-credentials', 'mariadb', namespace, secrets.apply((s) => ({ root: s.mariadb.root, backup: s.mariadb.backup })), this);
+    const configChecksum = pulumi.unsecret(initSql.apply((sql) => checksum(cnf, sql)));
+
+    const service = headlessService(m.name, 'mariadb', namespace, selector, [{ name: 'mysql', port: m.port }], false, this);
+    const mariadbImage = image('mariadb.image', m.config.image);
+
+    this.statefulSet = new k8s.apps.v1.StatefulSet(
+      m.name,
+      {
+        metadata: metadata(m.name, 'mariadb', namespace),
+        spec: {
+          serviceName: service.metadata.name,
+          replicas: 1,
+          selector: { matchLabels: selector },
+          template: {
+            metadata: { labels: podLabels(m.name, 'mariadb', selector), annotations: { 'checksum/config': configChecksum } },
+            spec: {
+              securityContext: podSecurity(MYSQL_UID),
+              enableServiceLinks: false,
+              // mariadbd writes the binlog and slow log below the datadir but does not create their directories.
+              initContainers: [
+                {
+                  name: 'datadir-layout',
+                  image: mariadbImage,
+                  command: ['mkdir', '-p', ...mariaDbDirectories(model)],
+                  volumeMounts: [{ name: 'data', mountPath: m.datadir }],
+                  securityContext: containerSecurity(),
+                  resources: resources('10m', '16Mi', '32Mi'),
+                },
+              ],
+              containers: [
+                longRunning({
+                  name: 'mariadb',
+                  image: mariadbImage,
+                  // `args`, not `command`: the image's entrypoint initializes an empty datadir first.
+                  args: mariaDbServerArgs(),
+                  env: [secretEnv('MARIADB_ROOT_PASSWORD', credentials.metadata.name, 'root')],
+                  ports: [{ name: 'mysql', containerPort: m.port }],
+                  volumeMounts: [
+                    { name: 'data', mountPath: m.datadir },
+                    { name: 'config', mountPath: MARIADB_PATHS.cnf, subPath: basename(MARIADB_PATHS.cnf), readOnly: true },
+                    { name: 'init', mountPath: dirname(MARIADB_PATHS.initSql), readOnly: true },
+                    { name: 'run', mountPath: dirname(m.socket) },
+                    { name: 'tmp', mountPath: '/tmp' },
+                  ],
+                  startupProbe: tcpProbe(m.port, { failureThreshold: 60 }),
+                  readinessProbe: execProbe(MARIADB_HEALTHCHECK),
+                  livenessProbe: tcpProbe(m.port, { failureThreshold: 6 }),
+                  resources: resources(size.cpuRequest, size.memoryRequest, size.memoryLimit),
+                }),
+              ],
+              volumes: [
+                { name: 'config', configMap: { name: cnfMap.metadata.name } },
+                { name: 'init', secret: { secretName: init.metadata.name, defaultMode: 0o440 } },
+                { name: 'run', emptyDir: { sizeLimit: '16Mi' } },
+                tmpVolume('tmp', '1Gi'),
+              ],
+            },
+          },
+          volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: size.storage } } } }],
+        },
+      },
+      { parent: this },
+    );
+
+    const exporterSelector = selectorLabels('mysqld-exporter');
+    const exporterCnf = secret('mysqld-exporter', 'mariadb', namespace, secrets.apply((s) => ({ 'my.cnf': renderMysqldExporterCnf(model, s) })), this);
+    this.exporter = new k8s.apps.v1.Deployment(
+      'mysqld-exporter',
+      {
+        metadata: metadata('mysqld-exporter', 'mariadb', namespace),
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: exporterSelector },
+          template: {
+            metadata: { labels: podLabels('mysqld-exporter', 'mariadb', exporterSelector) },
+            spec: {
+              securityContext: podSecurity(NOBODY),
+              enableServiceLinks: false,
+              containers: [
+                longRunning({
+                  name: 'mysqld-exporter',
+                  image: image('mariadb.exporterImage', m.config.exporterImage),
+                  args: [`--config.my-cnf=${MARIADB_PATHS.exporterCnf}`, `--web.listen-address=:${m.exporter.port}`],
+                  ports: [{ name: 'metrics', containerPort: m.exporter.port }],
+                  volumeMounts: [{ name: 'cnf', mountPath: dirname(MARIADB_PATHS.exporterCnf), readOnly: true }],
+                  readinessProbe: httpProbe(m.exporter.port, EXPORTER_HEALTH_PATH.mysqld),
+                  livenessProbe: httpProbe(m.exporter.port, EXPORTER_HEALTH_PATH.mysqld),
+                  resources: resources('20m', '32Mi', '64Mi'),
+                }),
+              ],
+              volumes: [{ name: 'cnf', secret: { secretName: exporterCnf.metadata.name, defaultMode: 0o440 } }],
+            },
+          },
+        },
+      },
+      { parent: this, dependsOn: [this.statefulSet] },
+    );
+    clusterService('mysqld-exporter', 'mariadb', namespace, exporterSelector, [{ name: 'metrics', port: m.exporter.port }], this);
+
+    const backupVolume = new k8s.core.v1.PersistentVolumeClaim(
+      'mariadb-backups',
+      { metadata: metadata('mariadb-backups', 'mariadb', namespace), spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: size.backupStorage } } } },
+      { parent: this },
+    );
+    // A consistent dump (one transaction) with the binlog position, so a restore can roll forward
+    // from the binary log; written under a temporary name and renamed, so a partial dump never looks complete.
+    const dump = [
+      'set -euo pipefail',
+      `f="${BACKUP_DIR}/${m.config.database}-$(date -u +%Y%m%dT%H%M%SZ).sql.gz"`,
+      `mariadb-dump --host=${m.host} --port=${m.port} --user=${MARIADB_USERS.backup} --single-transaction --master-data=2 --routines --triggers --events --databases ${m.config.database} | gzip > "$f.partial"`,
+      'mv "$f.partial" "$f"',
+      `find ${BACKUP_DIR} -name '*.sql.gz' -mtime +${BACKUP_RETENTION_DAYS} -delete`,
+      'echo "backup written: $f"',
+    ].join('\n');
+    const backupSelector = selectorLabels('mariadb-backup');
+    this.backup = new k8s.batch.v1.CronJob(
+      'mariadb-backup',
+      {
+        metadata: metadata('mariadb-backup', 'mariadb', namespace),
+        spec: {
+          schedule: args.backupSchedule,
+          concurrencyPolicy: 'Forbid',
+          successfulJobsHistoryLimit: 3,
+          failedJobsHistoryLimit: 3,
+          jobTemplate: {
+            spec: {
+              backoffLimit: 2,
+              activeDeadlineSeconds: 3600,
+              template: {
+                metadata: { labels: podLabels('mariadb-backup', 'mariadb', backupSelector) },
+                spec: {
+                  restartPolicy: 'Never',
+                  securityContext: podSecurity(MYSQL_UID),
+                  enableServiceLinks: false,
+                  containers: [
+                    {
+                      name: 'dump',
+                      image: mariadbImage,
+                      command: ['bash', '-c', dump],
+                      // MYSQL_PWD keeps the password out of the process list and the Job object.
+                      env: [secretEnv('MYSQL_PWD', credentials.metadata.name, 'backup')],
+                      volumeMounts: [{ name: 'backups', mountPath: BACKUP_DIR }, { name: 'tmp', mountPath: '/tmp' }],
+                      securityContext: containerSecurity(),
+                      resources: resources('100m', '64Mi', '256Mi'),
+                    },
+                  ],
+                  volumes: [{ name: 'backups', persistentVolumeClaim: { claimName: backupVolume.metadata.name } }, tmpVolume()],
+                },
+              },
+            },
+          },
+        },
+      },
+      { parent: this },
+    );
+
+    this.endpoint = pulumi.output(endpointString(m));
+    this.registerOutputs({ endpoint: this.endpoint });
+  }
+}
