@@ -35,11 +35,13 @@ export function platformConfigInput(raw: Record<string, string>, project = PROJE
   const put = (key: string, value: unknown, from: string) => {
     if (key === 'alerting' || key.startsWith('alerting.')) return;
     const seen = flat.get(key);
-    if (seen && String(seen.value) !== String(value)) {
-      problems.push({
-        key,
-        message: `set twice with different values (${JSON.stringify(seen.value)} as ${seen.from}, ${JSON.stringify(value)} as ${from}); keep one: \`pulumi config rm ${key}\` or \`pulumi config rm --path ${key}\``,
-      });
+    if (seen) {
+      if (String(seen.value) !== String(value)) {
+        problems.push({
+          key,
+          message: `set twice with different values (${JSON.stringify(seen.value)} as ${seen.from}, ${JSON.stringify(value)} as ${from}); keep one: \`pulumi config rm ${key}\` or \`pulumi config rm --path ${key}\``,
+        });
+      }
       return;
     }
     flat.set(key, { value, from });

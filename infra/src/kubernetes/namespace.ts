@@ -41,6 +41,8 @@ export function platformFlows(model: PlatformModel): { name: string; flow: Flow 
     { name: 'mariadb-clients', flow: { to: selectorLabels('mariadb'), from: pods('numbering', 'numbering-migrate', 'mysqld-exporter', 'mariadb-backup'), ports: tcp(model.mariadb.port) } },
     { name: 'patroni-peers', flow: { to: selectorLabels('postgres'), from: pods('postgres', 'haproxy'), ports: tcp(member.pgPort, member.restPort) } },
     { name: 'patroni-metrics', flow: { to: selectorLabels('postgres'), from: pods('prometheus'), ports: tcp(member.restPort) } },
+    // The stats page and HAProxy's own /metrics (for Prometheus, and operators through the Service).
+    { name: 'haproxy-stats', flow: { to: selectorLabels('haproxy'), from: pods('prometheus'), ports: tcp(pg.haproxy.statsPort) } },
     { name: 'haproxy-clients', flow: { to: selectorLabels('haproxy'), from: pods('pgbouncer', 'postgres-backup'), ports: tcp(pg.haproxy.primaryPort, pg.haproxy.replicaPort) } },
     { name: 'pgbouncer-clients', flow: { to: selectorLabels('pgbouncer'), from: [{ podSelector: { matchLabels: { ...POSTGRES_CLIENT_LABEL } } }], ports: tcp(pg.pgbouncer.port) } },
     { name: 'numbering-upstream', flow: { to: selectorLabels('numbering'), from: pods('nginx', 'prometheus'), ports: tcp(service.port) } },

@@ -129,6 +129,7 @@ export async function runOffline(options: OfflineOptions): Promise<OfflineRun> {
   // (components included) with its parent before it is registered.
   const parentOf = new Map<object, { type: string; name: string; parent?: object }>();
   let program: Record<string, unknown> = {};
+  let failure: { error: unknown } | undefined;
   const entry = pathToFileURL(join(REPO_ROOT, 'infra', 'index.ts')).href;
   runs += 1;
   const outputs = (await pulumi.runtime.runInPulumiStack(async () => {
@@ -137,11 +138,18 @@ export async function runOffline(options: OfflineOptions): Promise<OfflineRun> {
       return undefined;
     });
     // A fresh module instance per run: the program reads its config when it is evaluated.
-    program = (await import(runs === 1 ? entry : `${entry}?run=${runs}`)) as Record<string, unknown>;
+    try {
+      program = (await import(runs === 1 ? entry : `${entry}?run=${runs}`)) as Record<string, unknown>;
+    } catch (e) {
+      // Let the stack finish (an empty one) and rethrow below, as the CLI reports a failed program.
+      failure = { error: e };
+      return {};
+    }
     return { ...program };
   })) as Record<string, unknown>;
   const waitForRPCs = (pulumi.runtime as unknown as { waitForRPCs?: () => Promise<void> }).waitForRPCs;
   await waitForRPCs?.();
+  if (failure) throw failure.error;
 
   const stackName = `${PROJECT}-${options.stack}`;
   const key = (type: string, name: string) => `${type}::${name}`;
