@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The devstack depends on the blueprint, so the blueprint's tests reach its helpers by path (same source code).
@@ -51,7 +51,7 @@ describe('rendered my.cnf, parsed by mariadbd --help --verbose', () => {
   beforeAll(async () => {
     bed = await createTestbed(SMALL);
   });
-  afterAll(() => rmSync(bed.workdir, { recursive: true, force: true }));
+  afterAll(() => bed?.dispose());
 
   it('is accepted without any [ERROR] and yields the configured values', async () => {
     const check = await checkCnf(join(bed.workdir, 'check'), renderMariaDbCnf(bed.model));
@@ -142,7 +142,7 @@ describe('init SQL on a real mariadbd', () => {
   afterAll(async () => {
     await Promise.all(daemons.map((d) => d.stop()));
     await db?.stop();
-    if (bed) rmSync(bed.workdir, { recursive: true, force: true });
+    bed?.dispose();
   });
 
   it('runs with the rendered values', async () => {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The devstack depends on the blueprint, so the blueprint's tests reach its helpers by path (same source code).
@@ -79,7 +79,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(daemons.map((d) => d.stop('SIGTERM', 10_000)));
-  if (bed) rmSync(bed.workdir, { recursive: true, force: true });
+  bed?.dispose();
 });
 
 describe('rendered Redis Cluster on real redis-server', () => {
