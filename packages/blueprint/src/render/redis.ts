@@ -154,9 +154,9 @@ export function renderRedisAcl(_model: PlatformModel, secrets: PlatformSecrets):
 }
 
 /**
- * Arguments of `redis-cli` that create the cluster (as the admin user). Redis 7.0's CLUSTER MEET
- * takes IP addresses only, so on Kubernetes the init Job must resolve the pod hostnames first
- * (`getent hosts`); the nodes still announce their hostnames afterwards.
+ * Arguments of `redis-cli` that create the cluster (as the admin user). The server's CLUSTER MEET takes
+ * IP addresses only, but redis-cli 7.0 resolves `host:port` itself before sending it (checked with
+ * 7.0.15 and `localhost:<port>`), so pod/container hostnames can be passed as they are once they resolve.
  */
 export function redisClusterCreateArgs(model: PlatformModel, secrets: PlatformSecrets): string[] {
   const r = model.redis;
