@@ -65,6 +65,7 @@ export class DockerPostgresHa extends pulumi.ComponentResource {
           component: 'postgres',
           image: postgresImage,
           entrypoints: ['sh', '-c', PATRONI_LAUNCH, 'patroni-launch', POSTGRES_PATHS.dataRoot, POSTGRES_PATHS.socketDir, POSTGRES_PATHS.config],
+          envs: ['HOME=/home/postgres'],
           uploads: [
             { file: POSTGRES_PATHS.config, content: secrets.apply((s) => renderPatroniConfig(model, member, s, { postBootstrapSqlFile: POSTGRES_PATHS.bootstrapSql })) },
             { file: POSTGRES_PATHS.bootstrapSql, content: bootstrapSql },

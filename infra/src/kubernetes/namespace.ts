@@ -49,7 +49,8 @@ export function platformFlows(model: PlatformModel): { name: string; flow: Flow 
     // The entry points: the canary split and Grafana (an Ingress or a LoadBalancer in front of them is the cluster's choice).
     { name: 'nginx-entry', flow: { to: selectorLabels('nginx'), from: ANYWHERE, ports: tcp(model.canary.listen.port) } },
     { name: 'grafana-entry', flow: { to: selectorLabels('grafana'), from: ANYWHERE, ports: tcp(mon.grafana.port) } },
-    { name: 'prometheus-clients', flow: { to: selectorLabels('prometheus'), from: pods('grafana'), ports: tcp(mon.prometheus.port) } },
+    // Prometheus scrapes itself through its Service, which is traffic from its own pod.
+    { name: 'prometheus-clients', flow: { to: selectorLabels('prometheus'), from: pods('grafana', 'prometheus'), ports: tcp(mon.prometheus.port) } },
     { name: 'alertmanager-clients', flow: { to: selectorLabels('alertmanager'), from: pods('prometheus'), ports: tcp(mon.alertmanager.port) } },
     { name: 'redis-exporter-scrape', flow: { to: selectorLabels('redis-exporter'), from: pods('prometheus'), ports: tcp(model.redis.exporter.port) } },
     { name: 'mysqld-exporter-scrape', flow: { to: selectorLabels('mysqld-exporter'), from: pods('prometheus'), ports: tcp(model.mariadb.exporter.port) } },

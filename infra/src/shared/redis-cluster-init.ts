@@ -3,9 +3,11 @@
  * Its arguments are exactly `redisClusterCreateArgs` from the blueprint; the script adds only what a
  * container start needs around them:
  *
- * - Redis 7.0's CLUSTER MEET takes IP addresses only, so each `host:port` after `create` is resolved
- *   (`getent ahostsv4`, i.e. Docker's DNS or the headless Service's per-pod records) and the script waits until
- *   every node answers. The nodes still announce their hostnames, so clients follow names, not IPs.
+ * - Nodes are named, not addressed: a pod's DNS record appears only once the pod exists, a container's
+ *   once it runs. Each `host:port` after `create` is resolved (`getent ahostsv4`: Docker's DNS or the
+ *   headless Service's per-pod records) and the script waits until every node answers; it passes the
+ *   resolved address on, because CLUSTER MEET takes IPs and only some redis-cli versions resolve
+ *   names themselves. The nodes still announce their hostnames, so clients follow names, not IPs.
  * - It must be safe to run again (a replaced container, a re-run Job): nodes that already form a
  *   cluster answer "is not empty", which counts as done.
  *
