@@ -1,5 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import { ConfigError, parsePlatformConfig, type PlatformConfig, type PlatformSecrets } from '@numbering/blueprint';
+import { pinnedImage } from './shared/images.js';
 
 /** The Pulumi project name: every key of ours is `numbering:<dotted key>`. */
 export const PROJECT = 'numbering';
@@ -95,11 +96,46 @@ export function parseStackConfig(raw: Record<string, string>, stack: string): Pl
     if (e instanceof ConfigError) throw new pulumi.RunError(stackConfigErrorMessage(stack, e));
     throw e;
   }
+  const unpinned = imageProblems(config);
+  if (unpinned.length) throw new pulumi.RunError(stackConfigErrorMessage(stack, new ConfigError(unpinned)));
   if (config.target === 'local') {
     const problem = new ConfigError([{ key: 'target', message: 'a Pulumi stack targets "docker" (dev) or "kubernetes" (prod); "local" is the devstack (`pnpm devstack up`)' }]);
     throw new pulumi.RunError(stackConfigErrorMessage(stack, problem));
   }
   return config;
+}
+
+/** Every image the stack would run, by the key that sets it. */
+export function configuredImages(config: PlatformConfig): [key: string, image: string][] {
+  return [
+    ['redis.image', config.redis.image],
+    ['mariadb.image', config.mariadb.image],
+    ['mariadb.exporterImage', config.mariadb.exporterImage],
+    ['postgres.image', config.postgres.image],
+    ['postgres.etcdImage', config.postgres.etcdImage],
+    ['postgres.haproxyImage', config.postgres.haproxyImage],
+    ['postgres.pgbouncerImage', config.postgres.pgbouncerImage],
+    ['monitoring.prometheusImage', config.monitoring.prometheusImage],
+    ['monitoring.alertmanagerImage', config.monitoring.alertmanagerImage],
+    ['monitoring.grafanaImage', config.monitoring.grafanaImage],
+    ['monitoring.redisExporterImage', config.monitoring.redisExporterImage],
+    ['service.nginxImage', config.service.nginxImage],
+    ['canary.stableVersion', `${config.service.image}:${config.canary.stableVersion}`],
+    ['canary.canaryVersion', `${config.service.image}:${config.canary.canaryVersion}`],
+  ];
+}
+
+/** Images without a version tag (or `latest`) are refused up front, with the key to change. */
+export function imageProblems(config: PlatformConfig): { key: string; message: string }[] {
+  const problems: { key: string; message: string }[] = [];
+  for (const [key, image] of configuredImages(config)) {
+    try {
+      pinnedImage(key, image);
+    } catch (e) {
+      problems.push({ key, message: (e as Error).message.replace(`${key}: `, '') });
+    }
+  }
+  return problems;
 }
 
 /** Reads the current stack's configuration: the typed platform config and the alert receiver secrets. */
