@@ -26,8 +26,14 @@ const reservations: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post(
     '/v1/reservations/:token/cancel',
-    { schema: { params: TokenParam, body: Type.Optional(Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false })), response: { 200: ReservationState, ...errorResponses } } },
-    async (request) => fastify.numbering.cancel(request.params.token, request.body?.reason),
+    {
+      schema: { params: TokenParam, body: Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false }), response: { 200: ReservationState, ...errorResponses } },
+      // The body (a reason) is optional: a bare POST cancels too.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+    },
+    async (request) => fastify.numbering.cancel(request.params.token, request.body.reason),
   );
 };
 

@@ -65,7 +65,7 @@ export class HealthChecks {
    * current epoch (row count and highest sequence both equal current_value; uniqueness is a key).
    * One statement, so one consistent snapshot even while allocations commit. Cached briefly.
    */
-  async integrity(maxAgeMs = 10_000, counters = 20): Promise<IntegrityHealth> {
+  async integrity(maxAgeMs = 5000, counters = 20): Promise<IntegrityHealth> {
     if (this.integrityCache && Date.now() - this.integrityCache.at < maxAgeMs) return this.integrityCache.value;
     const [rows] = await withTimeout(
       this.pool.query<Rows>(

@@ -77,6 +77,8 @@ export class RedisLocks {
   }
 
   start(): void {
+    // Probe as soon as the client connects rather than at the next tick: leave start-up fallback quickly.
+    this.cluster.on('ready', () => void this.probe());
     const tick = async () => {
       if (this.closed) return;
       await this.probe();
