@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { Cluster } from 'ioredis';
 import { migrationEnvironment } from '@numbering/blueprint';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMigrationEnv } from '../src/config.js';
@@ -110,6 +111,36 @@ describe('POST /v1/numbers', () => {
     const res = await post<{ message: string }>('/v1/numbers', { ...corr(), template: 'NOPE' }, key());
     expect(res.status).toBe(404);
     expect(res.body.message).toMatch(/unknown template "NOPE"/);
+  });
+});
+
+describe('Redis fast-path lock', () => {
+  it('a counter lock held too long in Redis gives 503 with Retry-After, and nothing is consumed', async () => {
+    const body = corr({ ORIGINATOR: 'LCK' });
+    const counterKey = `CORRESPONDENCE|${year}|PROJECT=LCBP3|ORIGINATOR=LCK|RECIPIENT=XYZ|CORR_TYPE=LET`;
+    const redis = new Cluster(
+      infra.testbed.model.redis.nodes.map((n) => ({ host: n.host, port: n.port })),
+      { redisOptions: { username: svc.env.REDIS_USER, password: svc.env.REDIS_PASSWORD } },
+    );
+    try {
+      // Someone else (another instance, stuck) holds the counter's lock.
+      expect(await redis.set(`numbering:lock:{${counterKey}}`, 'someone-else', 'PX', 60_000, 'NX')).toBe('OK');
+      const started = Date.now();
+      const res = await post<{ code: string }>('/v1/numbers', body, key());
+      expect(res.status).toBe(503);
+      expect(res.body.code).toBe('LOCK_TIMEOUT');
+      expect(res.headers['retry-after']).toBe('1');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(Number(svc.env.LOCK_TIMEOUT_MS) - 50);
+      const metrics = String((await get('/metrics')).body);
+      expect(metricValue(metrics, 'numbering_lock_failures_total', { reason: 'redis_timeout' })).toBe(1);
+      expect(metricValue(metrics, 'numbering_numbers_generated_total', { type: 'CORRESPONDENCE', outcome: 'lock_timeout' })).toBe(1);
+      // The foreign lock is left alone (compare-and-delete), and once it is gone allocation resumes at 1.
+      expect(await redis.get(`numbering:lock:{${counterKey}}`)).toBe('someone-else');
+      await redis.del(`numbering:lock:{${counterKey}}`);
+      expect((await post<{ sequence: number }>('/v1/numbers', body, key())).body.sequence).toBe(1);
+    } finally {
+      redis.disconnect();
+    }
   });
 });
 
@@ -326,7 +357,7 @@ describe('ledger and metrics after all of the above', () => {
     expect(metricValue(text, 'numbering_numbers_generated_total', { type: 'CORRESPONDENCE', outcome: 'confirmed' })).toBeGreaterThan(5);
     expect(metricValue(text, 'numbering_numbers_generated_total', { type: 'CORRESPONDENCE', outcome: 'replayed' })).toBe(1);
     expect(metricValue(text, 'numbering_lock_wait_seconds_count')).toBeGreaterThan(5);
-    expect(metricValue(text, 'numbering_lock_failures_total', { reason: 'redis_timeout' })).toBe(0);
+    expect(metricValue(text, 'numbering_lock_failures_total', { reason: 'redis_unavailable' })).toBe(0);
     expect(metricValue(text, 'numbering_fallback_mode')).toBe(0);
     expect(metricValue(text, 'numbering_db_pool_connections', { state: 'total' })).toBeGreaterThan(0);
     for (const state of ['idle', 'in_use', 'waiting']) expect(metricValue(text, 'numbering_db_pool_connections', { state })).toBeGreaterThanOrEqual(0);

@@ -59,10 +59,13 @@ export interface BatchResult {
   rowLockWaitMs: number;
 }
 
-/** The template changed (pattern, scope, max) since the request derived its counter key. */
-export class TemplateChangedError extends Error {
+/**
+ * The template changed (pattern, scope, max) since the request derived its counter key. The
+ * service retries once with the new definition; if it changes again the client gets a 503.
+ */
+export class TemplateChangedError extends ServiceError {
   constructor(name: string) {
-    super(`template ${name} changed while the request was in flight`);
+    super(503, 'TEMPLATE_CHANGED', `template ${name} changed while the request was in flight; retry`, 1);
     this.name = 'TemplateChangedError';
   }
 }

@@ -3,7 +3,6 @@ import { Type, type Static } from 'typebox';
 import { poolStats } from '../db/pool.js';
 
 const Status = Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('down')]);
-const Component = Type.Object({ status: Status, detail: Type.String(), latencyMs: Type.Optional(Type.Number()) });
 const RedisComponent = Type.Object({ status: Status, detail: Type.String(), mode: Type.Union([Type.Literal('redis'), Type.Literal('fallback')]), latencyMs: Type.Optional(Type.Number()) });
 const DatabaseComponent = Type.Object({
   status: Status,

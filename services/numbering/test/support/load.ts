@@ -15,6 +15,8 @@ export interface Ack {
   key: string;
   instance: string;
   replayed: boolean;
+  /** When the acknowledgement arrived (epoch ms). */
+  at: number;
 }
 
 export interface LoadResult {
@@ -54,7 +56,7 @@ export async function runLoad(opts: {
         try {
           const res = await request<{ number: string; sequence: number; counterKey: string; message?: string }>(url, 'POST', '/v1/numbers', body, { 'idempotency-key': key });
           if (res.status === 201) {
-            acks.push({ ...res.body, key, instance: url, replayed: res.headers['idempotent-replayed'] === 'true' });
+            acks.push({ ...res.body, key, instance: url, replayed: res.headers['idempotent-replayed'] === 'true', at: Date.now() });
             done = true;
             opts.onProgress?.(acks.length);
           } else {
