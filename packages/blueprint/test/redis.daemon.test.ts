@@ -1,39 +1,21 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The devstack depends on the blueprint, so the blueprint's tests reach its helpers by path (same source code).
+import { redisConfPath, startRedisCluster, type RedisClusterHandle } from '../../devstack/src/daemons/redis.js';
 import { run, startDaemon, waitFor, type DaemonProcess } from '../../devstack/src/process.js';
 import { createTestbed, type Testbed } from '../../devstack/src/testbed.js';
-import { redisClusterCreateArgs, renderRedisAcl, renderRedisConf, type RedisNode } from '../src/index.js';
+import { renderRedisAcl, renderRedisConf, type RedisNode } from '../src/index.js';
 
 /**
- * The rendered redis.conf and users.acl, run by the real redis-server 7.0: six nodes, a cluster created
- * with the rendered redis-cli arguments, and the ACL checked command by command.
+ * The rendered redis.conf and users.acl, run by the real redis-server 7.0: six nodes started from the
+ * rendered files, the cluster created with the rendered redis-cli arguments (both by the devstack's
+ * startRedisCluster), then the ACL checked command by command with redis-cli.
  */
 
 let bed: Testbed;
+let cluster: RedisClusterHandle;
 const daemons: DaemonProcess[] = [];
-
-const confPath = (node: RedisNode) => join(node.dir, 'redis.conf');
-
-/** Starts redis-server on `conf`; resolves when the node answers, rejects with its output if it exits first. */
-async function startNode(node: RedisNode, conf: string): Promise<DaemonProcess> {
-  const out = join(node.dir, `${conf.split('/').at(-1)}.out`);
-  const daemon = startDaemon({ name: node.name, command: 'redis-server', args: [conf], logFile: out, cwd: node.dir });
-  daemons.push(daemon);
-  await waitFor(
-    `${node.name} to answer`,
-    async () => {
-      if (!daemon.alive()) return true; // reported below, without waiting out the timeout
-      // Any reply (NOAUTH included) means the server is up.
-      const r = await run('redis-cli', ['-h', node.host, '-p', String(node.port), 'PING'], { timeoutMs: 2000 });
-      return /PONG|NOAUTH/.test(r.stdout + r.stderr);
-    },
-    { timeoutMs: 15_000, intervalMs: 50 },
-  );
-  if (!daemon.alive()) throw new Error(`redis-server exited (${await daemon.exited}): ${readFileSync(out, 'utf8')}`);
-  return daemon;
-}
 
 type User = 'admin' | 'app' | 'repl' | 'exporter' | 'none';
 
@@ -50,35 +32,12 @@ const node0 = () => bed.model.redis.nodes[0]!;
 
 beforeAll(async () => {
   bed = await createTestbed({ 'redis.nodeTimeoutMs': 2000, 'redis.maxmemoryMb': 64 });
-  const { model, secrets } = bed;
-  mkdirSync(join(bed.workdir, 'redis'), { recursive: true });
-  writeFileSync(model.redis.aclFile, renderRedisAcl(model, secrets), { mode: 0o600 });
-  for (const node of model.redis.nodes) {
-    mkdirSync(node.dir, { recursive: true });
-    writeFileSync(confPath(node), renderRedisConf(model, node, secrets));
-  }
-  await Promise.all(model.redis.nodes.map((n) => startNode(n, confPath(n))));
-  const created = await run('redis-cli', redisClusterCreateArgs(model, secrets), { timeoutMs: 60_000 });
-  expect(created.code, created.stdout + created.stderr).toBe(0);
-  expect(created.stdout).toContain('[OK] All 16384 slots covered');
-  // cluster_state:ok comes before the replicas' initial sync and before gossip shows every replica.
-  await waitFor(
-    'every node to report cluster_state:ok and see 3 synced replicas',
-    async () => {
-      for (const node of model.redis.nodes) {
-        if (!(await cli(node, 'admin', 'CLUSTER', 'INFO')).includes('cluster_state:ok')) return false;
-        const repl = await cli(node, 'admin', 'INFO', 'replication');
-        if (!/role:master|master_link_status:up/.test(repl)) return false;
-        if ((await cli(node, 'admin', 'CLUSTER', 'NODES')).split('\n').filter((l) => / (myself,)?slave /.test(l)).length !== 3) return false;
-      }
-      return true;
-    },
-    { timeoutMs: 60_000, intervalMs: 100 },
-  );
+  cluster = await startRedisCluster(bed.model, bed.secrets);
 });
 
 afterAll(async () => {
   await Promise.all(daemons.map((d) => d.stop('SIGTERM', 10_000)));
+  await cluster?.stop();
   bed?.dispose();
 });
 
@@ -184,42 +143,30 @@ describe('rendered Redis Cluster on real redis-server', () => {
   });
 });
 
-/**
- * A throw-away copy of node 0 on other ports and in its own directory, so a variant that (wrongly)
- * starts cannot touch the running cluster's files.
- */
-function scratchNode(suffix: string, portDelta: number): { node: RedisNode; conf: (edit: (text: string) => string) => string } {
-  const base = node0();
-  const dir = `${base.dir}-${suffix}`;
-  mkdirSync(dir, { recursive: true });
-  const node: RedisNode = { ...base, name: `${base.name}-${suffix}`, port: base.port + portDelta, busPort: base.busPort + portDelta, dir, logfile: join(dir, 'redis.log'), pidfile: join(dir, 'redis.pid') };
-  const model = { ...bed.model, redis: { ...bed.model.redis, nodes: [node] } };
-  return {
-    node,
-    conf(edit) {
-      const path = join(dir, 'redis.conf');
-      writeFileSync(path, edit(renderRedisConf(model, node, bed.secrets)));
-      return path;
-    },
-  };
-}
-
 describe('the harness notices a broken rendering', () => {
-  it('starts an unmodified rendering (control for the cases below)', async () => {
-    const { node, conf } = scratchNode('control', 50);
-    const daemon = await startNode(node, conf((text) => text));
-    await daemon.stop();
+  /** A replica, so taking it down does not move any slot. */
+  async function replica(): Promise<RedisNode> {
+    const masters = await cluster.masters();
+    return bed.model.redis.nodes.find((n) => !masters.includes(n.name))!;
+  }
+
+  it('a bogus directive in redis.conf keeps the node from starting', async () => {
+    const node = await replica();
+    await cluster.kill(node.name, 'SIGTERM');
+    writeFileSync(redisConfPath(node), `${renderRedisConf(bed.model, node, bed.secrets)}appendfsnyc everysec\n`);
+    await expect(cluster.start(node.name)).rejects.toThrow(/Bad directive or wrong number of arguments/);
+    writeFileSync(redisConfPath(node), renderRedisConf(bed.model, node, bed.secrets));
+    await cluster.start(node.name);
+    await cluster.waitHealthy(60_000);
   });
 
-  it('a bogus directive in redis.conf keeps redis-server from starting', async () => {
-    const { node, conf } = scratchNode('bogus', 51);
-    await expect(startNode(node, conf((text) => `${text}appendfsnyc everysec\n`))).rejects.toThrow(/Bad directive or wrong number of arguments/);
-  });
-
-  it('a comment line in users.acl keeps redis-server from starting', async () => {
-    const { node, conf } = scratchNode('acl-comment', 52);
-    const aclFile = join(node.dir, 'users.acl');
-    writeFileSync(aclFile, `# users\n${renderRedisAcl(bed.model, bed.secrets)}`);
-    await expect(startNode(node, conf((text) => text.replace(`aclfile ${bed.model.redis.aclFile}`, `aclfile ${aclFile}`)))).rejects.toThrow(/exited/);
+  it('a comment line in users.acl (ACL files have no comment syntax) keeps the node from starting', async () => {
+    const node = await replica();
+    await cluster.kill(node.name, 'SIGTERM');
+    writeFileSync(bed.model.redis.aclFile, `# users\n${renderRedisAcl(bed.model, bed.secrets)}`);
+    await expect(cluster.start(node.name)).rejects.toThrow(/exited/);
+    writeFileSync(bed.model.redis.aclFile, renderRedisAcl(bed.model, bed.secrets));
+    await cluster.start(node.name);
+    await cluster.waitHealthy(60_000);
   });
 });

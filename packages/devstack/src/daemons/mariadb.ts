@@ -9,7 +9,7 @@ export interface MariaDbHandle {
   readonly host: string;
   readonly port: number;
   pid(): number;
-  /** Sends `signal` (default SIGKILL); resolves when the process exited. */
+  /** Sends `signal` (default SIGKILL); resolves when the process exited (SIGSTOP/SIGCONT: once sent). */
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Starts mariadbd again on the existing datadir; resolves when it accepts connections. */
   start(): Promise<void>;
@@ -107,7 +107,8 @@ export async function startMariaDb(model: PlatformModel, secrets: PlatformSecret
   async function kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     if (!daemon?.alive()) return;
     daemon.kill(signal);
-    await daemon.exited;
+    // A stopped (hung) server has not exited; SIGCONT resumes it.
+    if (signal !== 'SIGSTOP' && signal !== 'SIGCONT') await daemon.exited;
   }
 
   async function stop(): Promise<void> {

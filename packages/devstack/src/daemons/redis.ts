@@ -10,7 +10,7 @@ import {
   type PlatformSecrets,
   type RedisNode,
 } from '@numbering/blueprint';
-import { run, startDaemon, waitFor, type DaemonProcess } from '../process.js';
+import { run, sleep, startDaemon, waitFor, type DaemonProcess } from '../process.js';
 
 /**
  * A Redis Cluster of local redis-server processes, one per model node, for the devstack and the
@@ -19,7 +19,7 @@ import { run, startDaemon, waitFor, type DaemonProcess } from '../process.js';
  */
 export interface RedisClusterHandle {
   readonly nodes: RedisNode[];
-  /** Sends `signal` (default SIGKILL) to one node; resolves when the process exited. */
+  /** Sends `signal` (default SIGKILL) to one node; resolves when the process exited (SIGSTOP/SIGCONT: once sent). */
   kill(name: string, signal?: NodeJS.Signals): Promise<void>;
   /** (Re)starts one node with its config; resolves when it answers PING. */
   start(name: string): Promise<void>;
@@ -45,27 +45,39 @@ export function writeRedisConfigs(model: PlatformModel, secrets: PlatformSecrets
   }
 }
 
-/** One short-lived admin connection: no retries, no offline queue, so a dead node fails fast. */
-export async function redisAdminCall(node: RedisNode, secrets: PlatformSecrets, commands: string[][], timeoutMs = 2000): Promise<unknown[]> {
+/**
+ * One short-lived admin connection: no retries, no offline queue, so a dead node fails fast. The whole
+ * exchange is also bounded: a connection that a dying redis-server accepts and then drops can leave
+ * ioredis' promises unsettled, and a poll loop must never hang on one.
+ */
+export async function redisAdminCall(node: RedisNode, secrets: PlatformSecrets, commands: string[][], timeoutMs = 5000): Promise<unknown[]> {
   const client = new Redis({
     host: node.host,
     port: node.port,
     username: 'admin',
     password: secrets.redis.admin,
     lazyConnect: true,
-    connectTimeout: timeoutMs,
+    connectTimeout: Math.min(timeoutMs, 2000),
     commandTimeout: timeoutMs,
     maxRetriesPerRequest: 0,
     enableReadyCheck: false,
     retryStrategy: () => null,
   });
   client.on('error', () => {});
-  try {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${node.name}: no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  const exchange = async () => {
     await client.connect();
     const results: unknown[] = [];
     for (const [command, ...args] of commands) results.push(await client.call(command!, ...args));
     return results;
+  };
+  try {
+    return await Promise.race([exchange(), deadline]);
   } finally {
+    clearTimeout(timer);
     client.disconnect();
   }
 }
@@ -111,6 +123,29 @@ function tail(file: string, lines = 15): string {
   }
 }
 
+/**
+ * Sends `signal` and waits until the process is gone. redis-server ignores a SIGTERM that arrives while
+ * it writes the initial AOF after a full resync ("Writing initial AOF, can't exit.") and does not retry
+ * by itself, so the signal is repeated every 500 ms; after `killAfterMs` SIGKILL ends it for sure.
+ * SIGSTOP/SIGCONT (a hung node and its recovery) never end a process: they resolve once sent.
+ */
+async function signalUntilExited(daemon: DaemonProcess, signal: NodeJS.Signals, killAfterMs: number): Promise<void> {
+  const send = (s: NodeJS.Signals) => {
+    try {
+      daemon.kill(s);
+    } catch {
+      // Exited between the check and the signal (ESRCH): that is what we wait for anyway.
+    }
+  };
+  send(signal);
+  if (signal === 'SIGSTOP' || signal === 'SIGCONT') return;
+  const deadline = Date.now() + killAfterMs;
+  while (daemon.alive()) {
+    await Promise.race([daemon.exited, sleep(500)]);
+    if (daemon.alive()) send(Date.now() < deadline ? signal : 'SIGKILL');
+  }
+}
+
 export async function startRedisCluster(model: PlatformModel, secrets: PlatformSecrets): Promise<RedisClusterHandle> {
   if (model.target !== 'local') throw new Error(`startRedisCluster runs the devstack only; the model's target is ${model.target}`);
   const nodes = model.redis.nodes;
@@ -127,6 +162,7 @@ export async function startRedisCluster(model: PlatformModel, secrets: PlatformS
     return node;
   };
   const running = () => nodes.filter((n) => processes.get(n.name)?.alive());
+  const nameOf = (entry: ClusterNodesEntry) => nodeOf(nodes, entry)?.name ?? `unknown:${entry.port}`;
   const call = (node: RedisNode, commands: string[][]) => redisAdminCall(node, secrets, commands);
 
   async function start(name: string): Promise<void> {
@@ -150,9 +186,7 @@ export async function startRedisCluster(model: PlatformModel, secrets: PlatformS
   async function kill(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     nodeNamed(name);
     const daemon = processes.get(name);
-    if (!daemon?.alive()) return;
-    daemon.kill(signal);
-    await daemon.exited;
+    if (daemon?.alive()) await signalUntilExited(daemon, signal, 30_000);
   }
 
   async function clusterView(node: RedisNode): Promise<ClusterNodesEntry[]> {
@@ -167,7 +201,7 @@ export async function startRedisCluster(model: PlatformModel, secrets: PlatformS
         const view = await clusterView(node);
         return view
           .filter((e) => e.flags.includes('master') && !e.flags.includes('fail'))
-          .map((e) => nodeOf(nodes, e)?.name ?? `unknown:${e.port}`)
+          .map(nameOf)
           .sort();
       } catch (e) {
         lastError = e;
@@ -181,41 +215,32 @@ export async function startRedisCluster(model: PlatformModel, secrets: PlatformS
     const live = running();
     if (live.length === 0) return 'no node is running';
     const liveNames = new Set(live.map((n) => n.name));
-    const expectedMasters = new Set<string>();
+    let agreedMasters: Set<string> | undefined;
     for (const node of live) {
       const [clusterInfo, nodesText, replication] = (await call(node, [['CLUSTER', 'INFO'], ['CLUSTER', 'NODES'], ['INFO', 'replication']])).map(String) as [string, string, string];
       if (infoField(clusterInfo, 'cluster_state') !== 'ok') return `${node.name}: cluster_state is ${infoField(clusterInfo, 'cluster_state')}`;
       const view = parseClusterNodes(nodesText);
       const withSlots = view.filter((e) => e.flags.includes('master') && e.slots.length > 0);
-      const masterNames = withSlots.map((e) => nodeOf(nodes, e)?.name ?? `unknown:${e.port}`);
-      for (const [i, entry] of withSlots.entries()) {
-        if (failed(entry) || !liveNames.has(masterNames[i]!)) return `${node.name} still sees ${masterNames[i]} (${entry.flags.join(',')}) as a slot-owning master`;
+      for (const entry of withSlots) {
+        if (failed(entry) || !liveNames.has(nameOf(entry))) return `${node.name} still sees ${nameOf(entry)} (${entry.flags.join(',')}) as a slot-owning master`;
       }
       if (withSlots.length !== model.redis.masters) return `${node.name} sees ${withSlots.length} slot-owning masters, expected ${model.redis.masters}`;
-      if (expectedMasters.size === 0) masterNames.forEach((m) => expectedMasters.add(m));
-      else if (masterNames.some((m) => !expectedMasters.has(m))) return `${node.name} disagrees on the masters: ${masterNames.join(',')} vs ${[...expectedMasters].join(',')}`;
-      // Gossip has caught up only when this node sees every running node healthy in the role it really has.
+      const masterNames = new Set(withSlots.map(nameOf));
+      agreedMasters ??= masterNames;
+      if ([...masterNames].some((m) => !agreedMasters!.has(m))) return `${node.name} disagrees on the masters: ${[...masterNames].join(',')} vs ${[...agreedMasters].join(',')}`;
+      // Gossip has caught up only when this node sees every running node alive in the role it really has
+      // (a freshly created or rejoined replica shows up late in the others' views).
       for (const other of live) {
-        const entry = view.find((e) => nodeOf(nodes, e)?.name === other.name);
-        if (!entry || failed(entry)) return `${node.name} does not see ${other.name} as healthy yet`;
+        const entry = view.find((e) => nameOf(e) === other.name);
+        const role = agreedMasters.has(other.name) ? 'master' : 'slave';
+        if (!entry || failed(entry) || !entry.flags.includes(role)) return `${node.name}'s view of ${other.name} is stale (${entry?.flags.join(',') ?? 'missing'}, expected ${role})`;
       }
-      const role = infoField(replication, 'role');
-      if (role === 'slave') {
+      if (infoField(replication, 'role') === 'slave') {
         const link = infoField(replication, 'master_link_status');
         if (link !== 'up') return `${node.name}: replica link to its master is ${link}`;
         const self = view.find((e) => e.flags.includes('myself'));
         const master = view.find((e) => e.id === self?.masterId);
-        const masterName = master && nodeOf(nodes, master)?.name;
-        if (!masterName || !liveNames.has(masterName)) return `${node.name} replicates ${masterName ?? self?.masterId}, which is not running`;
-      }
-    }
-    // Each node's view must also agree on who is a replica: a freshly created or rejoined replica shows up late in others' gossip.
-    for (const node of live) {
-      const view = await clusterView(node);
-      for (const other of live) {
-        const entry = view.find((e) => nodeOf(nodes, e)?.name === other.name);
-        const isMaster = expectedMasters.has(other.name);
-        if (!entry || entry.flags.includes(isMaster ? 'slave' : 'master')) return `${node.name}'s view of ${other.name}'s role is stale`;
+        if (!master || !liveNames.has(nameOf(master))) return `${node.name} replicates ${master ? nameOf(master) : self?.masterId}, which is not running`;
       }
     }
     return undefined;
@@ -236,7 +261,7 @@ export async function startRedisCluster(model: PlatformModel, secrets: PlatformS
   }
 
   async function stop(): Promise<void> {
-    await Promise.all([...processes.values()].map((p) => p.stop('SIGTERM', 10_000)));
+    await Promise.all([...processes.values()].filter((p) => p.alive()).map((p) => signalUntilExited(p, 'SIGTERM', 10_000)));
   }
 
   try {
