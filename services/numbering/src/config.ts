@@ -32,7 +32,9 @@ export const ServiceEnvSchema = Type.Object({
   COALESCE: Type.Boolean({ default: true, description: 'coalesce concurrent allocations of one counter into one transaction' }),
   COALESCE_MAX_BATCH: Type.Integer({ minimum: 1, maximum: 5000, default: 256, description: 'most allocations per transaction' }),
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 20, maximum: 10_000, default: 250, description: 'a Redis command slower than this counts as Redis unavailable' }),
-  REDIS_LOCK_TTL_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000, description: 'expiry of the Redis fast-path lock' }),
+  REDIS_LOCK_TTL_MS: Type.Optional(
+    Type.Integer({ minimum: 50, maximum: 600_000, description: 'expiry of the Redis fast-path lock; default min(1000, LOCK_TIMEOUT_MS / 2)' }),
+  ),
   REDIS_PROBE_INTERVAL_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 1000, description: 'how often fallback mode probes Redis' }),
   EXPIRY_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000, description: 'how often expired reservations are marked EXPIRED' }),
   NUMBERING_TIME_ZONE: Type.String({ default: 'UTC', description: 'IANA time zone of the date tokens and the yearly/monthly reset' }),
@@ -58,13 +60,13 @@ export class EnvError extends Error {
 
 /** Validates `env` against `schema`; every problem names the variable. Secrets are never echoed. */
 export function parseEnv<S extends TSchema>(schema: S, env: Record<string, string | undefined>): Static<S> {
-  const props = (schema as unknown as { properties: Record<string, TSchema & { description?: string; default?: unknown }> }).properties;
+  const { properties: props, required = [] } = schema as unknown as { properties: Record<string, TSchema & { description?: string; default?: unknown }>; required?: string[] };
   const raw: Record<string, unknown> = {};
   const problems: { name: string; message: string }[] = [];
   for (const [name, prop] of Object.entries(props)) {
     const value = env[name];
     if (value === undefined || value === '') {
-      if (prop.default === undefined) problems.push({ name, message: `is required (${prop.description ?? 'no description'})` });
+      if (prop.default === undefined && required.includes(name)) problems.push({ name, message: `is required (${prop.description ?? 'no description'})` });
       continue;
     }
     raw[name] = value;
@@ -93,6 +95,14 @@ function isTimeZone(tz: string): boolean {
     return false;
   }
 }
+
+/**
+ * A lock orphaned by a crash or a failover (its release went to a dead master) blocks its counter
+ * until it expires, so it must expire well within the time a request may wait. A batch holds it for
+ * milliseconds; if it expires early, the database row lock still serialises.
+ */
+export const redisLockTtlMs = (env: Pick<ServiceEnv, 'REDIS_LOCK_TTL_MS' | 'LOCK_TIMEOUT_MS'>) =>
+  env.REDIS_LOCK_TTL_MS ?? Math.max(50, Math.min(1000, Math.floor(env.LOCK_TIMEOUT_MS / 2)));
 
 export const loadServiceEnv = (env: Record<string, string | undefined> = process.env): ServiceEnv => parseEnv(ServiceEnvSchema, env);
 export const loadMigrationEnv = (env: Record<string, string | undefined> = process.env): MigrationEnv => parseEnv(MigrationEnvSchema, env);

@@ -36,6 +36,14 @@ describe('service environment', () => {
     }
   });
 
+  it('derives the Redis lock TTL from LOCK_TIMEOUT_MS unless set', async () => {
+    const { redisLockTtlMs } = await import('../src/config.js');
+    expect(redisLockTtlMs(loadServiceEnv({ ...serviceEnv, LOCK_TIMEOUT_MS: '2000' }))).toBe(1000);
+    expect(redisLockTtlMs(loadServiceEnv({ ...serviceEnv, LOCK_TIMEOUT_MS: '300' }))).toBe(150);
+    expect(redisLockTtlMs(loadServiceEnv({ ...serviceEnv, REDIS_LOCK_TTL_MS: '5000' }))).toBe(5000);
+    expect(() => loadServiceEnv({ ...serviceEnv, REDIS_LOCK_TTL_MS: '10' })).toThrow(/REDIS_LOCK_TTL_MS/);
+  });
+
   it('rejects an unknown time zone', () => {
     expect(() => loadServiceEnv({ ...serviceEnv, NUMBERING_TIME_ZONE: 'Mars/Olympus' })).toThrow(/NUMBERING_TIME_ZONE: unknown IANA time zone/);
     expect(loadServiceEnv({ ...serviceEnv, NUMBERING_TIME_ZONE: 'Asia/Bangkok', COALESCE: 'false' }).COALESCE).toBe(false);

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin';
+import { redisLockTtlMs } from '../../config.js';
 import { createCluster, RedisLocks } from '../../services/redis-locks.js';
 
 declare module 'fastify' {
@@ -13,7 +14,7 @@ export default fp(
     const env = fastify.config;
     const locks = new RedisLocks(createCluster(env), {
       commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
-      lockTtlMs: env.REDIS_LOCK_TTL_MS,
+      lockTtlMs: redisLockTtlMs(env),
       probeIntervalMs: env.REDIS_PROBE_INTERVAL_MS,
       onModeChange: (mode, reason) => {
         if (mode === 'fallback') fastify.log.warn({ reason }, 'Redis unavailable: DB-only fallback mode (the row lock alone serialises allocations)');
