@@ -28,6 +28,8 @@ const SECONDS = arg('seconds', 15);
 const WARMUP = arg('warmup', 3);
 const INSTANCES = Math.min(2, Math.max(1, arg('instances', 1)));
 const COUNTERS = Math.max(1, arg('counters', 1));
+/** --fallback=1: also measure coalescing in DB-only fallback mode (Redis unreachable). */
+const WITH_FALLBACK = arg('fallback', 0) === 1;
 
 interface ModeResult {
   mode: string;
@@ -53,10 +55,12 @@ function freePort(): Promise<number> {
   });
 }
 
-async function startInstance(model: PlatformModel, secrets: PlatformSecrets, logDir: string, index: number, coalesce: boolean) {
+async function startInstance(model: PlatformModel, secrets: PlatformSecrets, logDir: string, index: number, coalesce: boolean, redis = true) {
   const release = model.service.releases[index % 2]!;
   const port = await freePort();
-  const env = { ...serviceEnvironment(model, release, secrets), HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', COALESCE: String(coalesce) };
+  const env: Record<string, string> = { ...serviceEnvironment(model, release, secrets), HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', COALESCE: String(coalesce) };
+  // No Redis: a port nothing listens on, so the instance stays in DB-only fallback mode.
+  if (!redis) env.REDIS_NODES = `127.0.0.1:${await freePort()}`;
   // BENCH_PROFILE_DIR=<dir>: CPU profiles of the service processes (written when they exit).
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
   const logFile = join(logDir, `bench-${coalesce ? 'coalesce' : 'per-number'}-${index}.log`);
@@ -64,7 +68,7 @@ async function startInstance(model: PlatformModel, secrets: PlatformSecrets, log
   const url = `http://127.0.0.1:${port}`;
   await waitFor('bench service /health/ready', async () => (await request(url, 'GET', '/health/ready')).status === 200, { timeoutMs: 60_000, intervalMs: 200, logFile });
   // Let the Redis probe switch the instance out of its initial fallback mode.
-  await waitFor('bench service Redis mode', async () => (await request<{ fallback_mode: boolean }>(url, 'GET', '/health/numbering')).body.fallback_mode === false, { timeoutMs: 30_000, intervalMs: 200, logFile });
+  if (redis) await waitFor('bench service Redis mode', async () => (await request<{ fallback_mode: boolean }>(url, 'GET', '/health/numbering')).body.fallback_mode === false, { timeoutMs: 30_000, intervalMs: 200, logFile });
   return { url, stop: () => proc.stop('SIGTERM', 20_000) };
 }
 
@@ -110,8 +114,8 @@ async function batchFigures(urls: string[]): Promise<{ batch: number; lockWaitMs
 
 const pct = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 
-async function runMode(model: PlatformModel, secrets: PlatformSecrets, logDir: string, coalesce: boolean, template: string): Promise<ModeResult> {
-  const instances = await Promise.all(Array.from({ length: INSTANCES }, (_, i) => startInstance(model, secrets, logDir, i, coalesce)));
+async function runMode(model: PlatformModel, secrets: PlatformSecrets, logDir: string, coalesce: boolean, template: string, redis = true): Promise<ModeResult> {
+  const instances = await Promise.all(Array.from({ length: INSTANCES }, (_, i) => startInstance(model, secrets, logDir, i, coalesce, redis)));
   try {
     const urls = instances.map((i) => i.url);
     const tag = `${coalesce ? 'C' : 'P'}${Date.now().toString(36)}`;
@@ -120,7 +124,7 @@ async function runMode(model: PlatformModel, secrets: PlatformSecrets, logDir: s
     const { latencies, errors, elapsed } = await drive(urls, template, originators, SECONDS);
     latencies.sort((a, b) => a - b);
     const coalescing = await batchFigures(urls);
-    return { ...coalescing, mode: coalesce ? 'coalescing on' : 'coalescing off (1 tx/number)', ok: latencies.length, errors, perSecond: latencies.length / elapsed, p50: pct(latencies, 0.5), p99: pct(latencies, 0.99), max: latencies.at(-1) ?? NaN };
+    return { ...coalescing, mode: !redis ? 'coalescing on, DB-only fallback' : coalesce ? 'coalescing on' : 'coalescing off (1 tx/number)', ok: latencies.length, errors, perSecond: latencies.length / elapsed, p50: pct(latencies, 0.5), p99: pct(latencies, 0.99), max: latencies.at(-1) ?? NaN };
   } finally {
     await Promise.all(instances.map((i) => i.stop()));
   }
@@ -161,6 +165,7 @@ async function main() {
       `${r.mode.padEnd(30)} ${r.perSecond.toFixed(0).padStart(8)} /s   p50 ${r.p50.toFixed(1).padStart(7)} ms   p99 ${r.p99.toFixed(1).padStart(7)} ms   max ${r.max.toFixed(0).padStart(6)} ms   ok ${String(r.ok).padStart(7)}   errors ${r.errors}   numbers/tx ${r.batch.toFixed(1)}   lock wait ${r.lockWaitMs.toFixed(1)} ms`;
     console.log(row(on));
     console.log(row(off));
+    if (WITH_FALLBACK) console.log(row(await runMode(model, secrets, logDir, true, template, false)));
     console.log(`\nthroughput ratio (coalescing / per-number): ${(on.perSecond / off.perSecond).toFixed(2)}x   (target >= 5x; coalescing p99 target <= 50 ms: ${on.p99.toFixed(1)} ms)`);
     console.log(`total bench time ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   } finally {

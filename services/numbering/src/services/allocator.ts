@@ -4,7 +4,7 @@ import { ServiceError, unavailable } from '../domain/errors.js';
 import { allocateBatch, TemplateChangedError, type Allocated, type BatchEntry, type TemplateRef } from '../db/ledger.js';
 import { duplicateKeyName, ER, inTransaction, isConnectionError, sqlErrno, type Pool } from '../db/pool.js';
 import type { GeneratedOutcome, Metrics } from './metrics.js';
-import type { RedisLocks } from './redis-locks.js';
+import { YIELD_MS, type RedisLocks } from './redis-locks.js';
 
 /**
  * Allocation path: requests for one counter are coalesced (Coalescer), each batch takes the Redis
@@ -40,6 +40,8 @@ export class Allocator {
   private readonly coalescer: Coalescer<Queued>;
   /** Requests with an Idempotency-Key still in flight on this instance: a second one waits for the first. */
   private readonly inFlightKeys = new Map<string, { hash: string | undefined; result: Promise<Allocated> }>();
+  /** Counters this instance should not re-lock before the given time (fair turns between instances). */
+  private readonly yieldUntil = new Map<string, number>();
 
   constructor(private readonly opts: AllocatorOptions) {
     this.coalescer = new Coalescer<Queued>({
@@ -87,6 +89,13 @@ export class Allocator {
       return false;
     });
     const started = performance.now();
+    // Another instance waited while we held this counter last time: let it have a turn first.
+    const yieldUntil = this.yieldUntil.get(counterKey);
+    if (yieldUntil !== undefined) {
+      this.yieldUntil.delete(counterKey);
+      const pause = yieldUntil - performance.now();
+      if (pause > 0) await new Promise((r) => setTimeout(r, pause));
+    }
     const lock = await this.opts.locks.acquire(counterKey, Date.now() + this.opts.lockTimeoutMs);
     if (lock.outcome === 'timeout') {
       this.failAll(batch, 'lock_timeout', unavailable('LOCK_TIMEOUT', `counter ${counterKey} is busy: lock not acquired within ${this.opts.lockTimeoutMs} ms; retry`));
@@ -96,7 +105,11 @@ export class Allocator {
     try {
       await this.runTransaction(counterKey, template, batch, redisWaitMs);
     } finally {
-      if (lock.outcome === 'acquired') await this.opts.locks.release(counterKey, lock.token);
+      if (lock.outcome === 'acquired') {
+        const { waiters } = await this.opts.locks.release(counterKey, lock.token);
+        // Only a coalescing instance re-takes a counter's lock at once; per-number callers are the waiters themselves.
+        if (waiters && this.opts.coalesce) this.yieldUntil.set(counterKey, performance.now() + YIELD_MS);
+      }
     }
   }
 

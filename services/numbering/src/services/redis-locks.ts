@@ -15,9 +15,20 @@ export type RedisMode = 'redis' | 'fallback';
 
 export type AcquireResult = { outcome: 'acquired'; token: string } | { outcome: 'timeout' } | { outcome: 'unavailable'; reason: string };
 
-const RELEASE_LUA = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+/** Deletes the lock only if it still holds our token; 2 = released and someone waits, 1 = released, 0 = not ours. */
+const RELEASE_LUA = `if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('del', KEYS[1])
+  return 1 + redis.call('exists', KEYS[2])
+end
+return 0`;
 
+/** Lock and waiters mark share the hash tag, so they live in one slot (one script may touch both). */
 export const lockKey = (counterKey: string) => `numbering:lock:{${counterKey}}`;
+export const waitersKey = (counterKey: string) => `numbering:waiters:{${counterKey}}`;
+/** A waiter refreshes its mark on every poll; it disappears soon after the last one gave up. */
+const WAITERS_MARK_MS = 20;
+/** How long a holder with waiters pauses before taking the lock again: longer than a waiter's poll. */
+export const YIELD_MS = 2.5;
 
 export function createCluster(env: ServiceEnv): Cluster {
   const cluster = new Cluster(redisSeedNodes(env), {
@@ -61,6 +72,8 @@ export class RedisLocks {
   private probing = false;
   private closed = false;
   private everHealthy = false;
+  /** Callers of acquire() per counter on this instance. */
+  private readonly localWaiters = new Map<string, number>();
   lastProbeMs: number | undefined;
 
   constructor(
@@ -87,11 +100,28 @@ export class RedisLocks {
     void tick();
   }
 
-  /** Tries to take the counter's lock until `deadline` (epoch ms). Never throws. */
+  /**
+   * Tries to take the counter's lock until `deadline` (epoch ms). Never throws. While it waits it
+   * keeps a short-lived "waiters" mark next to the lock, which tells the holder to let go for a
+   * moment after its batch (see `release`): without it an instance with a steady queue would
+   * re-take the lock right after releasing it and starve the others.
+   */
   async acquire(counterKey: string, deadline: number): Promise<AcquireResult> {
     if (this.currentMode === 'fallback') return { outcome: 'unavailable', reason: this.lastReason };
     const key = lockKey(counterKey);
     const token = randomUUID();
+    const started = performance.now();
+    this.localWaiters.set(counterKey, (this.localWaiters.get(counterKey) ?? 0) + 1);
+    try {
+      return await this.pollLock(counterKey, key, token, deadline, started);
+    } finally {
+      const n = this.localWaiters.get(counterKey)! - 1;
+      if (n === 0) this.localWaiters.delete(counterKey);
+      else this.localWaiters.set(counterKey, n);
+    }
+  }
+
+  private async pollLock(counterKey: string, key: string, token: string, deadline: number, started: number): Promise<AcquireResult> {
     let pause = 1;
     for (;;) {
       try {
@@ -103,23 +133,31 @@ export class RedisLocks {
         this.enterFallback(reason);
         return { outcome: 'unavailable', reason };
       }
+      this.cluster.set(waitersKey(counterKey), '1', 'PX', WAITERS_MARK_MS).catch(() => {});
       const left = deadline - Date.now();
       if (left <= 0) {
         this.opts.onFailure?.('redis_timeout');
         return { outcome: 'timeout' };
       }
-      // Short, jittered waits: a batch holds the lock for a few milliseconds.
+      // A batch holds the lock for milliseconds: a lone waiter (the coalescing case: one per counter
+      // and instance) polls about every millisecond, so one poll lands in the YIELD_MS window of a
+      // holder that saw it waiting. Many local waiters (one transaction per number) or a long wait back off.
       await sleep(Math.min(left, pause * (0.5 + Math.random())));
-      pause = Math.min(pause * 2, 16);
+      if ((this.localWaiters.get(counterKey) ?? 0) > 1 || performance.now() - started > 50) pause = Math.min(pause * 2, 16);
     }
   }
 
-  /** Compare-and-delete: never removes a lock that expired and was taken by someone else. */
-  async release(counterKey: string, token: string): Promise<void> {
+  /**
+   * Compare-and-delete: never removes a lock that expired and was taken by someone else.
+   * Returns true when another instance is waiting for this counter (the caller should yield).
+   */
+  async release(counterKey: string, token: string): Promise<{ waiters: boolean }> {
     try {
-      await this.withTimeout(this.cluster.eval(RELEASE_LUA, 1, lockKey(counterKey), token));
+      const reply = await this.withTimeout(this.cluster.eval(RELEASE_LUA, 2, lockKey(counterKey), waitersKey(counterKey), token));
+      return { waiters: reply === 2 };
     } catch {
       // The lock expires by itself (PX); correctness never depended on it.
+      return { waiters: false };
     }
   }
 
