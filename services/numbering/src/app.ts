@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyServerOptions } from 'fastify';
 import type { ServiceEnv } from './config.js';
 import { ServiceError } from './domain/errors.js';
 import { TemplateError } from './domain/template.js';
@@ -25,8 +25,13 @@ import adminCounters from './routes/admin/counters.js';
  * compiled dist/ needs no file-system discovery).
  */
 
-export function serverOptions(env: Pick<ServiceEnv, 'LOG_LEVEL'>): FastifyServerOptions {
+export function serverOptions(env: Pick<ServiceEnv, 'LOG_LEVEL' | 'RELEASE'>): FastifyServerOptions {
   return {
+    // Malformed URLs fail before any hook runs: answer them in the same shape, with the release.
+    frameworkErrors: (error, _request, reply) => {
+      const body = { statusCode: 400, code: error.code ?? 'BAD_REQUEST', error: 'Bad Request', message: error.message };
+      (reply as FastifyReply).code(400).header('x-release', env.RELEASE).send(body);
+    },
     logger: { level: env.LOG_LEVEL },
     // Per-request log lines would cost more CPU than an allocation; failures are logged instead.
     disableRequestLogging: true,

@@ -50,6 +50,9 @@ describe('health and metadata', () => {
     expect(missing.status).toBe(404);
     expect(missing.headers['x-release']).toBe('stable');
     expect(missing.body).toMatchObject({ code: 'ROUTE_NOT_FOUND' });
+    const malformed = await get('/v1/numbers/%E0%A4%A');
+    expect(malformed.status).toBe(400);
+    expect(malformed.headers['x-release']).toBe('stable');
   });
 
   it('runs with an app user that has SELECT, INSERT, UPDATE only', async () => {
