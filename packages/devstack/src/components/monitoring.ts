@@ -55,7 +55,8 @@ export const monitoringComponent: Component = {
       },
       {
         name: 'redis-exporter', group: 'monitoring', command: 'prometheus-redis-exporter',
-        args: [`-redis.addr=redis://${endpointString(firstRedis)}`, `-web.listen-address=${endpointString(ctx.model.redis.exporter)}`, '-set-client-name=false'],
+        args: [`-redis.addr=redis://${endpointString(firstRedis)}`, `-web.listen-address=${endpointString(ctx.model.redis.exporter)}`, '-set-client-name=false', // CONFIG GET would reveal masterauth; the exporter user may not run it.
+          '-config-command=-'],
         // Passwords go through the environment, not argv, so `ps` does not show them.
         env: { REDIS_USER: 'exporter', REDIS_PASSWORD: ctx.secrets.redis.exporter },
         logFile: log('redis-exporter'),
