@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { endpointString, type Endpoint } from '@numbering/blueprint';
-import { startDaemon, waitFor, type DaemonProcess } from '../process.js';
+import { startDaemon, waitFor, type DaemonProcess, type StartDaemonOptions } from '../process.js';
 
 /**
  * A single-member etcd for Patroni's DCS on the devstack (and for `patroni --validate-config`, which
@@ -38,11 +38,13 @@ export async function waitWhileRunning(procs: DaemonProcess[], what: string, che
   if (dead) throw new Error(`${dead.name} exited (${String(await dead.exited)}) while waiting for ${what} (see ${dead.logFile})`);
 }
 
-export async function startEtcd(opts: EtcdOptions): Promise<EtcdHandle> {
-  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-  const url = `http://${endpointString(opts.client)}`;
+export const etcdClientUrl = (opts: Pick<EtcdOptions, 'client'>) => `http://${endpointString(opts.client)}`;
+
+/** How the etcd member is run: the same spec for `startDaemon` and supervisord. */
+export function etcdSpec(opts: EtcdOptions): StartDaemonOptions {
+  const url = etcdClientUrl(opts);
   const peer = `http://${opts.client.host}:${opts.client.port + 1}`;
-  const proc = startDaemon({
+  return {
     name: `etcd-${opts.name}`,
     command: 'etcd',
     args: [
@@ -63,11 +65,20 @@ export async function startEtcd(opts: EtcdOptions): Promise<EtcdHandle> {
       '--logger=zap',
     ],
     logFile: opts.logFile,
-  });
-  const healthy = async () => {
-    const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
-    return res.ok && ((await res.json()) as { health?: string }).health === 'true';
   };
+}
+
+/** True when the member answers /health with `"health":"true"`. */
+export async function etcdHealthy(url: string): Promise<boolean> {
+  const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
+  return res.ok && ((await res.json()) as { health?: string }).health === 'true';
+}
+
+export async function startEtcd(opts: EtcdOptions): Promise<EtcdHandle> {
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  const url = etcdClientUrl(opts);
+  const proc = startDaemon(etcdSpec(opts));
+  const healthy = () => etcdHealthy(url);
   try {
     await waitWhileRunning([proc], `etcd ${opts.name} at ${url}`, healthy, { timeoutMs: 20_000, logFile: opts.logFile });
   } catch (e) {

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { renderMariaDbCnf, renderMariaDbInitSql, type PlatformModel, type PlatformSecrets } from '@numbering/blueprint';
-import { run, startDaemon, waitFor, type DaemonProcess } from '../process.js';
+import { run, startDaemon, waitFor, type DaemonProcess, type StartDaemonOptions } from '../process.js';
 
 /** A local mariadbd (foreground child, so kill/start act on exactly our process) for the devstack and the integration tests. */
 export interface MariaDbHandle {
@@ -59,12 +59,18 @@ export function mariaDbGreets(host: string, port: number, timeoutMs = 1000): Pro
   });
 }
 
-export async function startMariaDb(model: PlatformModel, secrets: PlatformSecrets): Promise<MariaDbHandle> {
-  if (model.target !== 'local') throw new Error(`startMariaDb runs the devstack only; the model's target is ${model.target}`);
+export const mariaDbErrorLog = (model: PlatformModel) => join(model.mariadb.logDir, 'error.log');
+const mariaDbStdoutLog = (model: PlatformModel) => join(model.mariadb.logDir, 'mariadbd.out');
+
+/** How mariadbd is run (it drops to `runAsUser` itself): the same spec for `startDaemon` and supervisord. */
+export function mariadbdSpec(model: PlatformModel): StartDaemonOptions {
+  return { name: model.mariadb.name, command: 'mariadbd', args: [`--defaults-file=${mariaDbCnfPath(model)}`], logFile: mariaDbStdoutLog(model) };
+}
+
+/** Writes my.cnf, creates and chowns the directories, and installs the system tables into an empty datadir (data is kept). */
+export async function prepareMariaDb(model: PlatformModel): Promise<void> {
   const m = model.mariadb;
   const cnf = mariaDbCnfPath(model);
-  const errorLog = join(m.logDir, 'error.log');
-  const stdoutLog = join(m.logDir, 'mariadbd.out');
   const dirs = [...new Set([m.datadir, m.logDir, dirname(m.binlogBasename), dirname(m.socket), dirname(m.pidFile)])];
   for (const dir of dirs) mkdirSync(dir, { recursive: true });
   writeFileSync(cnf, renderMariaDbCnf(model), { mode: 0o644 });
@@ -75,20 +81,36 @@ export async function startMariaDb(model: PlatformModel, secrets: PlatformSecret
 
   if (!existsSync(join(m.datadir, 'mysql'))) {
     const install = await run('mariadb-install-db', [`--defaults-file=${cnf}`, '--auth-root-authentication-method=socket', '--skip-test-db'], { timeoutMs: 180_000 });
-    if (install.code !== 0) throw new Error(`mariadb-install-db failed (exit ${install.code}):\n${install.stdout}\n${install.stderr}\n${tail(errorLog)}`);
+    if (install.code !== 0) throw new Error(`mariadb-install-db failed (exit ${install.code}):\n${install.stdout}\n${install.stderr}\n${tail(mariaDbErrorLog(model))}`);
   }
+}
+
+/** Runs SQL as root over the unix socket; returns the client's stdout (tab-separated rows). Throws with stderr on error. */
+export async function mariaDbRootSql(model: PlatformModel, statement: string): Promise<string> {
+  const result = await run('mariadb', [...rootClientArgs(mariaDbCnfPath(model)), '--batch', '--skip-column-names'], { input: statement, timeoutMs: 120_000 });
+  if (result.code !== 0) throw new Error(`mariadb: ${result.stderr.trim() || `exit ${result.code}`}`);
+  return result.stdout;
+}
+
+/** Creates the users, grants and database (idempotent). */
+export async function initializeMariaDb(model: PlatformModel, secrets: PlatformSecrets): Promise<void> {
+  await mariaDbRootSql(model, renderMariaDbInitSql(model, secrets));
+}
+
+export async function startMariaDb(model: PlatformModel, secrets: PlatformSecrets): Promise<MariaDbHandle> {
+  if (model.target !== 'local') throw new Error(`startMariaDb runs the devstack only; the model's target is ${model.target}`);
+  const m = model.mariadb;
+  const errorLog = mariaDbErrorLog(model);
+  const stdoutLog = mariaDbStdoutLog(model);
+  await prepareMariaDb(model);
 
   let daemon: DaemonProcess | undefined;
 
-  async function sql(statement: string): Promise<string> {
-    const result = await run('mariadb', [...rootClientArgs(cnf), '--batch', '--skip-column-names'], { input: statement, timeoutMs: 120_000 });
-    if (result.code !== 0) throw new Error(`mariadb: ${result.stderr.trim() || `exit ${result.code}`}`);
-    return result.stdout;
-  }
+  const sql = (statement: string) => mariaDbRootSql(model, statement);
 
   async function start(): Promise<void> {
     if (daemon?.alive()) return;
-    const started = startDaemon({ name: m.name, command: 'mariadbd', args: [`--defaults-file=${cnf}`], logFile: stdoutLog });
+    const started = startDaemon(mariadbdSpec(model));
     daemon = started;
     await waitFor(
       `mariadbd to accept connections on ${m.host}:${m.port}`,
@@ -117,7 +139,7 @@ export async function startMariaDb(model: PlatformModel, secrets: PlatformSecret
 
   try {
     await start();
-    await sql(renderMariaDbInitSql(model, secrets));
+    await initializeMariaDb(model, secrets);
   } catch (e) {
     await stop();
     throw e;

@@ -12,8 +12,8 @@ import {
   type PlatformSecrets,
 } from '@numbering/blueprint';
 import pgLib from 'pg';
-import { sleep, startDaemon, waitFor, type DaemonProcess } from '../process.js';
-import { startEtcd, waitWhileRunning, type EtcdHandle } from './etcd.js';
+import { sleep, startDaemon, waitFor, type DaemonProcess, type StartDaemonOptions } from '../process.js';
+import { startEtcd, waitWhileRunning, type EtcdHandle, type EtcdOptions } from './etcd.js';
 
 /**
  * The PostgreSQL HA stack of the devstack as plain processes: one etcd member (Patroni's DCS), one
@@ -51,7 +51,7 @@ export interface PostgresHaPaths {
   patroniConfig(member: string): string;
 }
 
-const PG_USER = 'postgres';
+export const PG_USER = 'postgres';
 
 export function postgresHaPaths(model: PlatformModel): PostgresHaPaths {
   const first = model.postgres.members[0];
@@ -206,7 +206,7 @@ async function patroniStatus(member: PatroniMember): Promise<PatroniStatus | und
 }
 
 /** HAProxy stats CSV: server names that are UP, per proxy. */
-async function haproxyUp(model: PlatformModel): Promise<Map<string, string[]>> {
+export async function haproxyUp(model: PlatformModel): Promise<Map<string, string[]>> {
   const { host, statsPort } = model.postgres.haproxy;
   const res = await fetch(`http://${host}:${statsPort}/;csv`, { signal: AbortSignal.timeout(1000) });
   const up = new Map<string, string[]>();
@@ -219,7 +219,7 @@ async function haproxyUp(model: PlatformModel): Promise<Map<string, string[]>> {
   return up;
 }
 
-async function appCanQuery(model: PlatformModel, secrets: PlatformSecrets, port: number): Promise<boolean> {
+export async function appCanQuery(model: PlatformModel, secrets: PlatformSecrets, port: number): Promise<boolean> {
   const client = new pgLib.Client({
     host: model.postgres.pgbouncer.host,
     port,
@@ -238,23 +238,93 @@ async function appCanQuery(model: PlatformModel, secrets: PlatformSecrets, port:
   }
 }
 
-export async function startPostgresHa(model: PlatformModel, secrets: PlatformSecrets): Promise<PostgresHaHandle> {
-  if (model.target !== 'local') throw new Error(`startPostgresHa runs the devstack (target local), not ${model.target}`);
+/** What is missing for a healthy cluster (1 leader, every other member streaming, HAProxy agreeing when `withProxy`), or undefined when healthy. */
+export async function postgresUnhealthyReason(model: PlatformModel, withProxy: boolean): Promise<string | undefined> {
+  const pg = model.postgres;
+  const codes = await Promise.all(pg.members.map((m) => httpStatus(`http://${m.host}:${m.restPort}/primary`)));
+  const leaders = pg.members.filter((_, i) => codes[i] === 200);
+  if (leaders.length !== 1) return `${leaders.length} members answer /primary with 200`;
+  const lead = leaders[0]!;
+  const status = await patroniStatus(lead);
+  if (status?.state !== 'running') return `leader ${lead.name} is ${status?.state ?? 'unreachable'}`;
+  const replication = status.replication ?? [];
+  for (const m of pg.members) {
+    if (m === lead) continue;
+    const r = replication.find((x) => x.application_name === m.name);
+    if (r?.state !== 'streaming') return `${m.name} is not streaming from ${lead.name} (${r?.state ?? 'not connected'})`;
+  }
+  if (pg.config.synchronousMode && !replication.some((x) => x.sync_state === 'sync' || x.sync_state === 'quorum')) {
+    return `no synchronous standby yet`;
+  }
+  if (!withProxy) return undefined;
+  const up = await haproxyUp(model);
+  const primaries = up.get('primary') ?? [];
+  if (primaries.length !== 1 || primaries[0] !== lead.name) return `HAProxy primary UP: [${primaries.join(', ')}], leader ${lead.name}`;
+  const replicas = (up.get('replicas') ?? []).sort();
+  const expected = pg.members.filter((m) => m !== lead).map((m) => m.name).sort();
+  if (replicas.join() !== expected.join()) return `HAProxy replicas UP: [${replicas.join(', ')}], expected [${expected.join(', ')}]`;
+  return undefined;
+}
+
+/** Member name whose REST /primary answers 200. */
+export async function postgresLeader(model: PlatformModel): Promise<string | undefined> {
+  const members = model.postgres.members;
+  const codes = await Promise.all(members.map((m) => httpStatus(`http://${m.host}:${m.restPort}/primary`)));
+  return members.find((_, i) => codes[i] === 200)?.name;
+}
+
+/** The single etcd member that is Patroni's DCS. */
+export function postgresEtcdOptions(model: PlatformModel): EtcdOptions {
   const pg = model.postgres;
   if (pg.dcs.kind !== 'etcd3') throw new Error('postgres.dcs: the devstack needs an etcd3 DCS');
-  const etcdEndpoint = pg.dcs.hosts[0];
-  if (!etcdEndpoint) throw new Error('postgres.dcs.hosts: no etcd endpoint');
+  const client = pg.dcs.hosts[0];
+  if (!client) throw new Error('postgres.dcs.hosts: no etcd endpoint');
+  const paths = postgresHaPaths(model);
+  return {
+    name: 'etcd-0',
+    client,
+    ...(model.monitoring.etcdMetrics[0] ? { metrics: model.monitoring.etcdMetrics[0] } : {}),
+    dataDir: paths.etcdData,
+    logFile: join(paths.logs, 'etcd.log'),
+    clusterToken: `${model.namespace}-${pg.scope}`,
+  };
+}
+
+/** One member's Patroni (it runs its PostgreSQL), as `postgres`: the same spec for `startDaemon` and supervisord. */
+export function patroniSpec(model: PlatformModel, m: PatroniMember): StartDaemonOptions {
+  const paths = postgresHaPaths(model);
+  return {
+    name: `patroni-${m.name}`,
+    command: 'patroni',
+    args: [paths.patroniConfig(m.name)],
+    // PostgreSQL's own log goes to Patroni's stdout (no logging_collector); Patroni's log goes to member.logDir.
+    logFile: join(paths.logs, `patroni-${m.name}.log`),
+    cwd: dirname(m.dataDir),
+    env: daemonEnv(dirname(m.dataDir)),
+    user: PG_USER,
+  };
+}
+
+export function haproxySpec(model: PlatformModel): StartDaemonOptions {
+  const paths = postgresHaPaths(model);
+  return { name: 'haproxy', command: 'haproxy', args: ['-db', '-f', paths.haproxyConfig], logFile: join(paths.logs, 'haproxy.log') };
+}
+
+export function pgbouncerSpec(model: PlatformModel): StartDaemonOptions {
+  const paths = postgresHaPaths(model);
+  return { name: 'pgbouncer', command: 'pgbouncer', args: [paths.pgbouncerIni], logFile: join(paths.logs, 'pgbouncer.out'), env: daemonEnv(dirname(paths.pgbouncerIni)), user: PG_USER };
+}
+
+/**
+ * Renders every config (Patroni per member, bootstrap SQL, HAProxy, PgBouncer) and hands the tree to
+ * `postgres`. Configs are rendered on every start, so a changed model (or secret) takes effect; the data stays.
+ */
+export function preparePostgresHa(model: PlatformModel, secrets: PlatformSecrets): PostgresHaPaths {
+  const pg = model.postgres;
   const paths = postgresHaPaths(model);
   const owner = userIds(PG_USER);
-  const members = new Map(pg.members.map((m) => [m.name, m]));
-  const patroni = new Map<string, DaemonProcess>();
-  const orphanSegments = new Set<number>();
-  let etcd: EtcdHandle | undefined;
-  let haproxy: DaemonProcess | undefined;
-  let pgbouncer: DaemonProcess | undefined;
-
   mkdirSync(paths.logs, { recursive: true });
-  // Configs are rendered on every start, so a changed model (or secret) takes effect; the data stays.
+  mkdirSync(paths.etcdData, { recursive: true, mode: 0o700 });
   writePrivate(paths.bootstrapSql, renderPostgresBootstrapSql(model, secrets), owner);
   for (const m of pg.members) {
     const memberDir = dirname(m.dataDir);
@@ -268,17 +338,30 @@ export async function startPostgresHa(model: PlatformModel, secrets: PlatformSec
   const reachable = runQuick('setpriv', [`--reuid=${PG_USER}`, `--regid=${PG_USER}`, '--init-groups', 'test', '-w', pgRoot]);
   if (reachable.code !== 0) throw new Error(`${pgRoot}: the ${PG_USER} user cannot write there; every parent directory must be world-executable (chmod o+x)`);
 
+  mkdirSync(dirname(paths.haproxyConfig), { recursive: true });
+  writeFileSync(paths.haproxyConfig, renderHaproxyConfig(model));
+  const check = runQuick('haproxy', ['-c', '-q', '-f', paths.haproxyConfig]);
+  if (check.code !== 0) throw new Error(`haproxy -c rejected ${paths.haproxyConfig}: ${check.output}`);
+
+  writePrivate(paths.pgbouncerIni, renderPgbouncerIni(model), owner);
+  writePrivate(pg.pgbouncer.authFile, renderPgbouncerUserlist(model, secrets), owner);
+  chownTree(dirname(paths.pgbouncerIni), owner.uid, owner.gid);
+  return paths;
+}
+
+export async function startPostgresHa(model: PlatformModel, secrets: PlatformSecrets): Promise<PostgresHaHandle> {
+  if (model.target !== 'local') throw new Error(`startPostgresHa runs the devstack (target local), not ${model.target}`);
+  const pg = model.postgres;
+  const paths = preparePostgresHa(model, secrets);
+  const members = new Map(pg.members.map((m) => [m.name, m]));
+  const patroni = new Map<string, DaemonProcess>();
+  const orphanSegments = new Set<number>();
+  let etcd: EtcdHandle | undefined;
+  let haproxy: DaemonProcess | undefined;
+  let pgbouncer: DaemonProcess | undefined;
+
   const startPatroni = (m: PatroniMember) => {
-    const proc = startDaemon({
-      name: `patroni-${m.name}`,
-      command: 'patroni',
-      args: [paths.patroniConfig(m.name)],
-      // PostgreSQL's own log goes to Patroni's stdout (no logging_collector); Patroni's log goes to member.logDir.
-      logFile: join(paths.logs, `patroni-${m.name}.log`),
-      cwd: dirname(m.dataDir),
-      env: daemonEnv(dirname(m.dataDir)),
-      user: PG_USER,
-    });
+    const proc = startDaemon(patroniSpec(model, m));
     patroni.set(m.name, proc);
     return proc;
   };
@@ -289,43 +372,13 @@ export async function startPostgresHa(model: PlatformModel, secrets: PlatformSec
     return m;
   };
 
-  const leader = async (): Promise<string | undefined> => {
-    const codes = await Promise.all(pg.members.map((m) => httpStatus(`http://${m.host}:${m.restPort}/primary`)));
-    return pg.members.find((_, i) => codes[i] === 200)?.name;
-  };
-
-  /** What is missing for a healthy cluster, or undefined when healthy. */
-  const unhealthyReason = async (withProxy: boolean): Promise<string | undefined> => {
-    const codes = await Promise.all(pg.members.map((m) => httpStatus(`http://${m.host}:${m.restPort}/primary`)));
-    const leaders = pg.members.filter((_, i) => codes[i] === 200);
-    if (leaders.length !== 1) return `${leaders.length} members answer /primary with 200`;
-    const lead = leaders[0]!;
-    const status = await patroniStatus(lead);
-    if (status?.state !== 'running') return `leader ${lead.name} is ${status?.state ?? 'unreachable'}`;
-    const replication = status.replication ?? [];
-    for (const m of pg.members) {
-      if (m === lead) continue;
-      const r = replication.find((x) => x.application_name === m.name);
-      if (r?.state !== 'streaming') return `${m.name} is not streaming from ${lead.name} (${r?.state ?? 'not connected'})`;
-    }
-    if (pg.config.synchronousMode && !replication.some((x) => x.sync_state === 'sync' || x.sync_state === 'quorum')) {
-      return `no synchronous standby yet`;
-    }
-    if (!withProxy) return undefined;
-    const up = await haproxyUp(model);
-    const primaries = up.get('primary') ?? [];
-    if (primaries.length !== 1 || primaries[0] !== lead.name) return `HAProxy primary UP: [${primaries.join(', ')}], leader ${lead.name}`;
-    const replicas = (up.get('replicas') ?? []).sort();
-    const expected = pg.members.filter((m) => m !== lead).map((m) => m.name).sort();
-    if (replicas.join() !== expected.join()) return `HAProxy replicas UP: [${replicas.join(', ')}], expected [${expected.join(', ')}]`;
-    return undefined;
-  };
+  const leader = () => postgresLeader(model);
 
   const waitCluster = async (timeoutMs: number, withProxy: boolean) => {
     let reason: string | undefined = 'not checked yet';
     const daemons = [...(etcd ? [etcd.process] : []), ...(withProxy && haproxy ? [haproxy] : [])];
     try {
-      await waitWhileRunning(daemons, 'a healthy PostgreSQL HA cluster', async () => (reason = await unhealthyReason(withProxy)) === undefined, { timeoutMs, intervalMs: 200 });
+      await waitWhileRunning(daemons, 'a healthy PostgreSQL HA cluster', async () => (reason = await postgresUnhealthyReason(model, withProxy)) === undefined, { timeoutMs, intervalMs: 200 });
     } catch (e) {
       throw new Error(`${(e as Error).message}; last state: ${reason} (logs in ${paths.logs})`);
     }
@@ -400,36 +453,15 @@ export async function startPostgresHa(model: PlatformModel, secrets: PlatformSec
   };
 
   try {
-    etcd = await startEtcd({
-      name: 'etcd-0',
-      client: etcdEndpoint,
-      ...(model.monitoring.etcdMetrics[0] ? { metrics: model.monitoring.etcdMetrics[0] } : {}),
-      dataDir: paths.etcdData,
-      logFile: join(paths.logs, 'etcd.log'),
-      clusterToken: `${model.namespace}-${pg.scope}`,
-    });
+    etcd = await startEtcd(postgresEtcdOptions(model));
     for (const m of pg.members) startPatroni(m);
     await waitCluster(120_000, false);
 
-    mkdirSync(dirname(paths.haproxyConfig), { recursive: true });
-    writeFileSync(paths.haproxyConfig, renderHaproxyConfig(model));
-    const check = runQuick('haproxy', ['-c', '-q', '-f', paths.haproxyConfig]);
-    if (check.code !== 0) throw new Error(`haproxy -c rejected ${paths.haproxyConfig}: ${check.output}`);
-    haproxy = startDaemon({ name: 'haproxy', command: 'haproxy', args: ['-db', '-f', paths.haproxyConfig], logFile: join(paths.logs, 'haproxy.log') });
+    haproxy = startDaemon(haproxySpec(model));
     // HAProxy 2.6 starts every server UP until its first check fails: wait for the real picture.
     await waitCluster(30_000, true);
 
-    writePrivate(paths.pgbouncerIni, renderPgbouncerIni(model), owner);
-    writePrivate(pg.pgbouncer.authFile, renderPgbouncerUserlist(model, secrets), owner);
-    chownTree(dirname(paths.pgbouncerIni), owner.uid, owner.gid);
-    pgbouncer = startDaemon({
-      name: 'pgbouncer',
-      command: 'pgbouncer',
-      args: [paths.pgbouncerIni],
-      logFile: join(paths.logs, 'pgbouncer.out'),
-      env: daemonEnv(dirname(paths.pgbouncerIni)),
-      user: PG_USER,
-    });
+    pgbouncer = startDaemon(pgbouncerSpec(model));
     // Ready means the whole path works: PgBouncer -> HAProxy -> leader, as the app user, in the app database.
     await waitWhileRunning([pgbouncer], `pgbouncer on ${pg.pgbouncer.host}:${pg.pgbouncer.port}`, () => appCanQuery(model, secrets, pg.pgbouncer.port), {
       timeoutMs: 15_000,

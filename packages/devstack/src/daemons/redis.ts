@@ -10,7 +10,7 @@ import {
   type PlatformSecrets,
   type RedisNode,
 } from '@numbering/blueprint';
-import { run, sleep, startDaemon, waitFor, type DaemonProcess } from '../process.js';
+import { run, sleep, startDaemon, waitFor, type DaemonProcess, type StartDaemonOptions } from '../process.js';
 
 /**
  * A Redis Cluster of local redis-server processes, one per model node, for the devstack and the
@@ -34,6 +34,11 @@ export interface RedisClusterHandle {
 export const redisConfPath = (node: RedisNode) => join(node.dir, 'redis.conf');
 /** stdout/stderr of redis-server: config errors are printed here before `logfile` is opened. */
 const redisStdoutPath = (node: RedisNode) => join(node.dir, 'redis-server.out');
+
+/** How one node's redis-server is run: the same spec for `startDaemon` (tests) and supervisord (devstack). */
+export function redisServerSpec(node: RedisNode): StartDaemonOptions {
+  return { name: node.name, command: 'redis-server', args: [redisConfPath(node)], logFile: redisStdoutPath(node), cwd: node.dir };
+}
 
 /** Writes users.acl and every node's redis.conf into the model's directories. */
 export function writeRedisConfigs(model: PlatformModel, secrets: PlatformSecrets): void {
@@ -146,6 +151,55 @@ async function signalUntilExited(daemon: DaemonProcess, signal: NodeJS.Signals, 
   }
 }
 
+/**
+ * Why the cluster is not healthy yet, or undefined when it is, as seen by the `live` nodes (those
+ * expected to run): cluster_state ok, the same set of live masters covering all slots, every replica's link up.
+ */
+export async function redisClusterUnhealthyReason(model: PlatformModel, secrets: PlatformSecrets, live: RedisNode[]): Promise<string | undefined> {
+  const nodes = model.redis.nodes;
+  const nameOf = (entry: ClusterNodesEntry) => nodeOf(nodes, entry)?.name ?? `unknown:${entry.port}`;
+  const call = (node: RedisNode, commands: string[][]) => redisAdminCall(node, secrets, commands);
+  if (live.length === 0) return 'no node is running';
+  const liveNames = new Set(live.map((n) => n.name));
+  let agreedMasters: Set<string> | undefined;
+  for (const node of live) {
+    const [clusterInfo, nodesText, replication] = (await call(node, [['CLUSTER', 'INFO'], ['CLUSTER', 'NODES'], ['INFO', 'replication']])).map(String) as [string, string, string];
+    if (infoField(clusterInfo, 'cluster_state') !== 'ok') return `${node.name}: cluster_state is ${infoField(clusterInfo, 'cluster_state')}`;
+    const view = parseClusterNodes(nodesText);
+    const withSlots = view.filter((e) => e.flags.includes('master') && e.slots.length > 0);
+    for (const entry of withSlots) {
+      if (failed(entry) || !liveNames.has(nameOf(entry))) return `${node.name} still sees ${nameOf(entry)} (${entry.flags.join(',')}) as a slot-owning master`;
+    }
+    if (withSlots.length !== model.redis.masters) return `${node.name} sees ${withSlots.length} slot-owning masters, expected ${model.redis.masters}`;
+    const masterNames = new Set(withSlots.map(nameOf));
+    agreedMasters ??= masterNames;
+    if ([...masterNames].some((m) => !agreedMasters!.has(m))) return `${node.name} disagrees on the masters: ${[...masterNames].join(',')} vs ${[...agreedMasters].join(',')}`;
+    // Gossip has caught up only when this node sees every running node alive in the role it really has
+    // (a freshly created or rejoined replica shows up late in the others' views).
+    for (const other of live) {
+      const entry = view.find((e) => nameOf(e) === other.name);
+      const role = agreedMasters.has(other.name) ? 'master' : 'slave';
+      if (!entry || failed(entry) || !entry.flags.includes(role)) return `${node.name}'s view of ${other.name} is stale (${entry?.flags.join(',') ?? 'missing'}, expected ${role})`;
+    }
+    if (infoField(replication, 'role') === 'slave') {
+      const link = infoField(replication, 'master_link_status');
+      if (link !== 'up') return `${node.name}: replica link to its master is ${link}`;
+      const self = view.find((e) => e.flags.includes('myself'));
+      const master = view.find((e) => e.id === self?.masterId);
+      if (!master || !liveNames.has(nameOf(master))) return `${node.name} replicates ${master ? nameOf(master) : self?.masterId}, which is not running`;
+    }
+  }
+  return undefined;
+}
+
+/** `redis-cli --cluster create` over the model's nodes (all running and empty). */
+export async function createRedisCluster(model: PlatformModel, secrets: PlatformSecrets): Promise<void> {
+  const created = await run('redis-cli', redisClusterCreateArgs(model, secrets), { timeoutMs: 60_000 });
+  if (created.code !== 0 || !/All 16384 slots covered/.test(created.stdout)) {
+    throw new Error(`redis-cli --cluster create failed (exit ${created.code}):\n${created.stdout}\n${created.stderr}`);
+  }
+}
+
 export async function startRedisCluster(model: PlatformModel, secrets: PlatformSecrets): Promise<RedisClusterHandle> {
   if (model.target !== 'local') throw new Error(`startRedisCluster runs the devstack only; the model's target is ${model.target}`);
   const nodes = model.redis.nodes;
@@ -168,7 +222,7 @@ export async function startRedisCluster(model: PlatformModel, secrets: PlatformS
   async function start(name: string): Promise<void> {
     const node = nodeNamed(name);
     if (processes.get(name)?.alive()) return;
-    const daemon = startDaemon({ name: node.name, command: 'redis-server', args: [redisConfPath(node)], logFile: redisStdoutPath(node), cwd: node.dir });
+    const daemon = startDaemon(redisServerSpec(node));
     processes.set(name, daemon);
     await waitFor(
       `${node.name} to answer PING on ${node.host}:${node.port}`,
@@ -210,48 +264,12 @@ export async function startRedisCluster(model: PlatformModel, secrets: PlatformS
     throw new Error(`redis: no running node answered CLUSTER NODES${lastError instanceof Error ? `: ${lastError.message}` : ''}`);
   }
 
-  /** Why the cluster is not healthy yet, or undefined when it is. */
-  async function unhealthyReason(): Promise<string | undefined> {
-    const live = running();
-    if (live.length === 0) return 'no node is running';
-    const liveNames = new Set(live.map((n) => n.name));
-    let agreedMasters: Set<string> | undefined;
-    for (const node of live) {
-      const [clusterInfo, nodesText, replication] = (await call(node, [['CLUSTER', 'INFO'], ['CLUSTER', 'NODES'], ['INFO', 'replication']])).map(String) as [string, string, string];
-      if (infoField(clusterInfo, 'cluster_state') !== 'ok') return `${node.name}: cluster_state is ${infoField(clusterInfo, 'cluster_state')}`;
-      const view = parseClusterNodes(nodesText);
-      const withSlots = view.filter((e) => e.flags.includes('master') && e.slots.length > 0);
-      for (const entry of withSlots) {
-        if (failed(entry) || !liveNames.has(nameOf(entry))) return `${node.name} still sees ${nameOf(entry)} (${entry.flags.join(',')}) as a slot-owning master`;
-      }
-      if (withSlots.length !== model.redis.masters) return `${node.name} sees ${withSlots.length} slot-owning masters, expected ${model.redis.masters}`;
-      const masterNames = new Set(withSlots.map(nameOf));
-      agreedMasters ??= masterNames;
-      if ([...masterNames].some((m) => !agreedMasters!.has(m))) return `${node.name} disagrees on the masters: ${[...masterNames].join(',')} vs ${[...agreedMasters].join(',')}`;
-      // Gossip has caught up only when this node sees every running node alive in the role it really has
-      // (a freshly created or rejoined replica shows up late in the others' views).
-      for (const other of live) {
-        const entry = view.find((e) => nameOf(e) === other.name);
-        const role = agreedMasters.has(other.name) ? 'master' : 'slave';
-        if (!entry || failed(entry) || !entry.flags.includes(role)) return `${node.name}'s view of ${other.name} is stale (${entry?.flags.join(',') ?? 'missing'}, expected ${role})`;
-      }
-      if (infoField(replication, 'role') === 'slave') {
-        const link = infoField(replication, 'master_link_status');
-        if (link !== 'up') return `${node.name}: replica link to its master is ${link}`;
-        const self = view.find((e) => e.flags.includes('myself'));
-        const master = view.find((e) => e.id === self?.masterId);
-        if (!master || !liveNames.has(nameOf(master))) return `${node.name} replicates ${master ? nameOf(master) : self?.masterId}, which is not running`;
-      }
-    }
-    return undefined;
-  }
-
   async function waitHealthy(timeoutMs = 60_000): Promise<void> {
     let reason: string | undefined = 'not checked yet';
     await waitFor(
       'the Redis cluster to become healthy',
       async () => {
-        reason = await unhealthyReason();
+        reason = await redisClusterUnhealthyReason(model, secrets, running());
         return reason === undefined;
       },
       { timeoutMs, intervalMs: 100 },
@@ -266,13 +284,7 @@ export async function startRedisCluster(model: PlatformModel, secrets: PlatformS
 
   try {
     await Promise.all(nodes.map((n) => start(n.name)));
-    if (existing.length === 0) {
-      const args = redisClusterCreateArgs(model, secrets);
-      const created = await run('redis-cli', args, { timeoutMs: 60_000 });
-      if (created.code !== 0 || !/All 16384 slots covered/.test(created.stdout)) {
-        throw new Error(`redis-cli --cluster create failed (exit ${created.code}):\n${created.stdout}\n${created.stderr}`);
-      }
-    }
+    if (existing.length === 0) await createRedisCluster(model, secrets);
     await waitHealthy(60_000);
   } catch (e) {
     await stop();
