@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { buildPlatform, parsePlatformConfig } from '@numbering/blueprint';
 import { components } from './components/index.js';
 import type { HealthLine, StackContext } from './components/types.js';
@@ -46,7 +46,10 @@ export async function up(ctx: StackContext, progress: Progress = () => undefined
   const t0 = Date.now();
   const say = (component: string, step: string) => progress({ component, step, elapsedMs: Date.now() - t0 });
   const supervisor = new Supervisor(ctx.workdir);
-  writeFileSync(supervisor.conf, renderSupervisordConf(ctx.workdir, components.flatMap((c) => c.programs(ctx))), { mode: 0o600 });
+  const programs = components.flatMap((c) => c.programs(ctx));
+  // supervisord refuses a config whose log directories do not exist yet (a fresh workdir).
+  for (const p of programs) mkdirSync(dirname(p.logFile), { recursive: true });
+  writeFileSync(supervisor.conf, renderSupervisordConf(ctx.workdir, programs), { mode: 0o600 });
   await supervisor.ensureRunning();
   for (const component of components) {
     say(component.name, 'preparing');

@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestbed, down, openStack, status, up, waitFor, type HealthLine, type StackContext, type Testbed } from '../src/index.js';
+
+/**
+ * `devstack up` for real: the whole platform (Redis Cluster, MariaDB, PostgreSQL HA, both numbering
+ * releases, nginx canary split, monitoring) under supervisord in a testbed workdir, then down and up
+ * again on the same data.
+ */
+
+let bed: Testbed;
+let ctx: StackContext;
+
+const failing = (lines: HealthLine[]) => lines.filter((l) => !l.ok).map((l) => `${l.name}: ${l.detail}`);
+
+/** Every status line ok; scrape targets turn `up` only after their first scrape, so this waits a little. */
+async function waitAllHealthy(timeoutMs = 90_000): Promise<HealthLine[]> {
+  let lines: HealthLine[] = [];
+  await waitFor('every devstack status line ok', async () => failing((lines = await status(ctx))).length === 0, { timeoutMs, intervalMs: 1000 }).catch(() => undefined);
+  return lines;
+}
+
+const entry = () => `http://${ctx.model.canary.listen.host}:${ctx.model.canary.listen.port}`;
+const body = { template: 'TRANSMITTAL', fields: { PROJECT: 'LCBP3', ORIGINATOR: 'DEVSTACK' } };
+
+async function allocate(key: string): Promise<{ status: number; release: string | null; json: { number?: string; sequence?: number } }> {
+  const res = await fetch(`${entry()}/v1/numbers`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'idempotency-key': key },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  return { status: res.status, release: res.headers.get('x-release'), json: (await res.json()) as { number?: string; sequence?: number } };
+}
+
+beforeAll(async () => {
+  bed = await createTestbed();
+  ctx = openStack({
+    workdir: bed.workdir,
+    set: {
+      'local.portOffset': bed.model.config.local.portOffset,
+      'mariadb.innodbLogFileSize': '48M',
+      'mariadb.innodbBufferPoolSize': '128M',
+      'canary.weight': 30,
+    },
+  });
+}, 30_000);
+
+afterAll(async () => {
+  if (ctx) await down(ctx);
+  bed?.dispose();
+}, 120_000);
+
+describe('devstack up / status / down', () => {
+  let first: { number?: string; sequence?: number } = {};
+
+  it('starts the whole platform, every status line ok, and allocates a number through nginx', async () => {
+    const steps: string[] = [];
+    const t0 = Date.now();
+    await up(ctx, ({ component, step }) => steps.push(`${component}:${step}`));
+    console.log(`[devstack] up in ${Date.now() - t0} ms`);
+    for (const c of ['redis', 'mariadb', 'postgres', 'numbering', 'nginx', 'monitoring']) expect(steps).toContain(`${c}:ready`);
+
+    const lines = await waitAllHealthy();
+    expect(failing(lines)).toEqual([]);
+    expect(lines.map((l) => l.name)).toEqual(expect.arrayContaining(['redis cluster', 'mariadb', 'postgres ha', 'pgbouncer', 'nginx', 'scrape targets']));
+
+    const res = await allocate(`devstack-test-${Date.now()}-1`);
+    expect(res.status).toBe(201);
+    expect(['stable', 'canary']).toContain(res.release);
+    expect(res.json.number).toMatch(/^LCBP3-TRN-DEVSTACK-\d{6}$/);
+    first = res.json;
+  }, 240_000);
+
+  it('keeps the ledger across down and up', async () => {
+    await down(ctx);
+    expect((await status(ctx))[0]?.ok).toBe(false);
+
+    await up(ctx);
+    const lookup = await fetch(`${entry()}/v1/numbers/${encodeURIComponent(first.number!)}`, { signal: AbortSignal.timeout(10_000) });
+    expect(lookup.status).toBe(200);
+    expect(JSON.stringify(await lookup.json())).toContain(first.number);
+
+    const next = await allocate(`devstack-test-${Date.now()}-2`);
+    expect(next.status).toBe(201);
+    expect(next.json.sequence).toBe(first.sequence! + 1);
+  }, 240_000);
+});
