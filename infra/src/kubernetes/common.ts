@@ -121,3 +121,71 @@ export function longRunning(c: Container & { name: string; image: string; readin
 }
 
 export { selectorLabels };
+
+/** Where backup CronJobs write, on their own PVC. */
+export const BACKUP_DIR = '/backup';
+
+export interface BackupCronJobArgs {
+  /** `mariadb` or `postgres`: names the PVC (`<component>-backups`) and the CronJob (`<component>-backup`). */
+  component: string;
+  namespace: pulumi.Input<string>;
+  schedule: pulumi.Input<string>;
+  storage: string;
+  image: pulumi.Input<string>;
+  /** bash script that writes one dump under BACKUP_DIR. */
+  script: string;
+  /** The credential the dump tool reads from its environment (never from argv or the Job object). */
+  passwordEnv: { name: string; secret: pulumi.Input<string>; key: string };
+  podSecurity: PodSecurityContext;
+  memoryLimit: string;
+}
+
+/** A scheduled dump to a dedicated PVC: one Job at a time, a few kept for inspection, bounded run time. */
+export function backupCronJob(args: BackupCronJobArgs, parent: pulumi.Resource): k8s.batch.v1.CronJob {
+  const { component, namespace } = args;
+  const volume = new k8s.core.v1.PersistentVolumeClaim(
+    `${component}-backups`,
+    { metadata: metadata(`${component}-backups`, component, namespace), spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: args.storage } } } },
+    { parent },
+  );
+  const name = `${component}-backup`;
+  return new k8s.batch.v1.CronJob(
+    name,
+    {
+      metadata: metadata(name, component, namespace),
+      spec: {
+        schedule: args.schedule,
+        concurrencyPolicy: 'Forbid',
+        successfulJobsHistoryLimit: 3,
+        failedJobsHistoryLimit: 3,
+        jobTemplate: {
+          spec: {
+            backoffLimit: 2,
+            activeDeadlineSeconds: 3600,
+            template: {
+              metadata: { labels: podLabels(name, component, selectorLabels(name)) },
+              spec: {
+                restartPolicy: 'Never',
+                securityContext: args.podSecurity,
+                enableServiceLinks: false,
+                containers: [
+                  {
+                    name: 'dump',
+                    image: args.image,
+                    command: ['bash', '-c', args.script],
+                    env: [secretEnv(args.passwordEnv.name, args.passwordEnv.secret, args.passwordEnv.key)],
+                    volumeMounts: [{ name: 'backups', mountPath: BACKUP_DIR }, { name: 'tmp', mountPath: '/tmp' }],
+                    securityContext: containerSecurity(),
+                    resources: resources('100m', '64Mi', args.memoryLimit),
+                  },
+                ],
+                volumes: [{ name: 'backups', persistentVolumeClaim: { claimName: volume.metadata.name } }, tmpVolume()],
+              },
+            },
+          },
+        },
+      },
+    },
+    { parent },
+  );
+}

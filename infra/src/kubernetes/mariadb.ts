@@ -24,6 +24,8 @@ import {
   tcpProbe,
   tmpVolume,
   type KubernetesComponentArgs,
+  BACKUP_DIR,
+  backupCronJob,
 } from './common.js';
 import { mariaDbSize } from './sizing.js';
 
@@ -36,7 +38,6 @@ export interface KubernetesMariaDbArgs extends KubernetesComponentArgs {
 /** The official image's mysql user. */
 const MYSQL_UID = 999;
 const NOBODY = 65534;
-const BACKUP_DIR = '/backup';
 const BACKUP_RETENTION_DAYS = 7;
 
 /**
@@ -161,11 +162,6 @@ export class KubernetesMariaDb extends pulumi.ComponentResource {
     );
     clusterService('mysqld-exporter', 'mariadb', namespace, exporterSelector, [{ name: 'metrics', port: m.exporter.port }], this);
 
-    const backupVolume = new k8s.core.v1.PersistentVolumeClaim(
-      'mariadb-backups',
-      { metadata: metadata('mariadb-backups', 'mariadb', namespace), spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: size.backupStorage } } } },
-      { parent: this },
-    );
     // A consistent dump (one transaction) with the binlog position, so a restore can roll forward
     // from the binary log; written under a temporary name and renamed, so a partial dump never looks complete.
     const dump = [
@@ -176,46 +172,20 @@ export class KubernetesMariaDb extends pulumi.ComponentResource {
       `find ${BACKUP_DIR} -name '*.sql.gz' -mtime +${BACKUP_RETENTION_DAYS} -delete`,
       'echo "backup written: $f"',
     ].join('\n');
-    const backupSelector = selectorLabels('mariadb-backup');
-    this.backup = new k8s.batch.v1.CronJob(
-      'mariadb-backup',
+    this.backup = backupCronJob(
       {
-        metadata: metadata('mariadb-backup', 'mariadb', namespace),
-        spec: {
-          schedule: args.backupSchedule,
-          concurrencyPolicy: 'Forbid',
-          successfulJobsHistoryLimit: 3,
-          failedJobsHistoryLimit: 3,
-          jobTemplate: {
-            spec: {
-              backoffLimit: 2,
-              activeDeadlineSeconds: 3600,
-              template: {
-                metadata: { labels: podLabels('mariadb-backup', 'mariadb', backupSelector) },
-                spec: {
-                  restartPolicy: 'Never',
-                  securityContext: podSecurity(MYSQL_UID),
-                  enableServiceLinks: false,
-                  containers: [
-                    {
-                      name: 'dump',
-                      image: mariadbImage,
-                      command: ['bash', '-c', dump],
-                      // MYSQL_PWD keeps the password out of the process list and the Job object.
-                      env: [secretEnv('MYSQL_PWD', credentials.metadata.name, 'backup')],
-                      volumeMounts: [{ name: 'backups', mountPath: BACKUP_DIR }, { name: 'tmp', mountPath: '/tmp' }],
-                      securityContext: containerSecurity(),
-                      resources: resources('100m', '64Mi', '256Mi'),
-                    },
-                  ],
-                  volumes: [{ name: 'backups', persistentVolumeClaim: { claimName: backupVolume.metadata.name } }, tmpVolume()],
-                },
-              },
-            },
-          },
-        },
+        component: 'mariadb',
+        namespace,
+        schedule: args.backupSchedule,
+        storage: size.backupStorage,
+        image: mariadbImage,
+        script: dump,
+        // The password reaches the dump tool through its environment: not in the process list, not in the Job object.
+        passwordEnv: { name: 'MYSQL_PWD', secret: credentials.metadata.name, key: 'backup' },
+        podSecurity: podSecurity(MYSQL_UID),
+        memoryLimit: '256Mi',
       },
-      { parent: this },
+      this,
     );
 
     this.endpoint = pulumi.output(endpointString(m));

@@ -16,7 +16,6 @@ import { PATRONI_HEALTH, PGBOUNCER_UID, POSTGRES_GID, POSTGRES_PATHS, POSTGRES_U
 import {
   clusterService,
   configMap,
-  containerSecurity,
   disruptionBudget,
   drainBeforeStop,
   headlessService,
@@ -29,12 +28,13 @@ import {
   podSecurity,
   resources,
   secret,
-  secretEnv,
   selectorLabels,
   spreadOverNodes,
   tcpProbe,
   tmpVolume,
   type KubernetesComponentArgs,
+  BACKUP_DIR,
+  backupCronJob,
 } from './common.js';
 import { postgresSize } from './sizing.js';
 
@@ -45,7 +45,6 @@ export interface KubernetesPostgresHaArgs extends KubernetesComponentArgs {
 
 /** The official HAProxy image's haproxy user. */
 const HAPROXY_UID = 99;
-const BACKUP_DIR = '/backup';
 const BACKUP_RETENTION_DAYS = 7;
 
 /**
@@ -282,11 +281,6 @@ export class KubernetesPostgresHa extends pulumi.ComponentResource {
     clusterService('pgbouncer', 'postgres', namespace, bouncerSelector, [{ name: 'pgbouncer', port: pg.pgbouncer.port }], this);
     disruptionBudget('pgbouncer', 'postgres', namespace, bouncerSelector, { minAvailable: 1 }, this);
 
-    const backupVolume = new k8s.core.v1.PersistentVolumeClaim(
-      'postgres-backups',
-      { metadata: metadata('postgres-backups', 'postgres', namespace), spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: size.backupStorage } } } },
-      { parent: this },
-    );
     // Through HAProxy's primary port, so the dump always reads from the current leader.
     const dump = [
       'set -euo pipefail',
@@ -296,45 +290,20 @@ export class KubernetesPostgresHa extends pulumi.ComponentResource {
       `find ${BACKUP_DIR} -name '*.dump' -mtime +${BACKUP_RETENTION_DAYS} -delete`,
       'echo "backup written: $f"',
     ].join('\n');
-    const backupSelector = selectorLabels('postgres-backup');
-    this.backup = new k8s.batch.v1.CronJob(
-      'postgres-backup',
+    this.backup = backupCronJob(
       {
-        metadata: metadata('postgres-backup', 'postgres', namespace),
-        spec: {
-          schedule: args.backupSchedule,
-          concurrencyPolicy: 'Forbid',
-          successfulJobsHistoryLimit: 3,
-          failedJobsHistoryLimit: 3,
-          jobTemplate: {
-            spec: {
-              backoffLimit: 2,
-              activeDeadlineSeconds: 3600,
-              template: {
-                metadata: { labels: podLabels('postgres-backup', 'postgres', backupSelector) },
-                spec: {
-                  restartPolicy: 'Never',
-                  securityContext: podSecurity(POSTGRES_UID, POSTGRES_GID),
-                  enableServiceLinks: false,
-                  containers: [
-                    {
-                      name: 'dump',
-                      image: postgresImage,
-                      command: ['bash', '-c', dump],
-                      env: [secretEnv('PGPASSWORD', credentials.metadata.name, 'superuser')],
-                      volumeMounts: [{ name: 'backups', mountPath: BACKUP_DIR }, { name: 'tmp', mountPath: '/tmp' }],
-                      securityContext: containerSecurity(),
-                      resources: resources('100m', '64Mi', '512Mi'),
-                    },
-                  ],
-                  volumes: [{ name: 'backups', persistentVolumeClaim: { claimName: backupVolume.metadata.name } }, tmpVolume()],
-                },
-              },
-            },
-          },
-        },
+        component: 'postgres',
+        namespace,
+        schedule: args.backupSchedule,
+        storage: size.backupStorage,
+        image: postgresImage,
+        script: dump,
+        // The password reaches the dump tool through its environment: not in the process list, not in the Job object.
+        passwordEnv: { name: 'PGPASSWORD', secret: credentials.metadata.name, key: 'superuser' },
+        podSecurity: podSecurity(POSTGRES_UID, POSTGRES_GID),
+        memoryLimit: '512Mi',
       },
-      { parent: this },
+      this,
     );
 
     this.endpoint = pulumi.output(endpointString(pg.pgbouncer));
