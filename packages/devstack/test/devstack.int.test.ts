@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestbed, down, openStack, status, up, waitFor, type HealthLine, type StackContext, type Testbed } from '../src/index.js';
+import { createTestbed, down, modelPorts, openStack, prometheusTargets, status, up, waitFor, type HealthLine, type StackContext, type Testbed } from '../src/index.js';
+
+/**
+ * Ports that fetch() refuses (WHATWG "bad ports"); a random testbed offset can land nginx on 10080
+ * (offset 2000) or a daemon on 6000 (offset 3000), which Node's fetch would report as unreachable.
+ */
+const FETCH_BLOCKED_PORTS = new Set([5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080]);
 
 /**
  * `devstack up` for real: the whole platform (Redis Cluster, MariaDB, PostgreSQL HA, both numbering
@@ -12,10 +18,17 @@ let ctx: StackContext;
 
 const failing = (lines: HealthLine[]) => lines.filter((l) => !l.ok).map((l) => `${l.name}: ${l.detail}`);
 
-/** Every status line ok; scrape targets turn `up` only after their first scrape, so this waits a little. */
+/**
+ * Every status line ok. Prometheus knows no target right after its start and marks each `up` only after
+ * its first scrape, so this also waits until it has targets at all and every one of them is up.
+ */
 async function waitAllHealthy(timeoutMs = 90_000): Promise<HealthLine[]> {
   let lines: HealthLine[] = [];
-  await waitFor('every devstack status line ok', async () => failing((lines = await status(ctx))).length === 0, { timeoutMs, intervalMs: 1000 }).catch(() => undefined);
+  const allUp = async () => {
+    const targets = await prometheusTargets(ctx);
+    return targets.length > 0 && targets.every((t) => t.health === 'up');
+  };
+  await waitFor('every devstack status line ok and every scrape target up', async () => (await allUp()) && failing((lines = await status(ctx))).length === 0, { timeoutMs, intervalMs: 1000 }).catch(() => undefined);
   return lines;
 }
 
@@ -33,7 +46,11 @@ async function allocate(key: string): Promise<{ status: number; release: string 
 }
 
 beforeAll(async () => {
-  bed = await createTestbed();
+  for (;;) {
+    bed = await createTestbed();
+    if (!modelPorts(bed.model).some((p) => FETCH_BLOCKED_PORTS.has(p))) break;
+    bed.dispose();
+  }
   ctx = openStack({
     workdir: bed.workdir,
     set: {
@@ -63,6 +80,11 @@ describe('devstack up / status / down', () => {
     const lines = await waitAllHealthy();
     expect(failing(lines)).toEqual([]);
     expect(lines.map((l) => l.name)).toEqual(expect.arrayContaining(['redis cluster', 'mariadb', 'postgres ha', 'pgbouncer', 'nginx', 'scrape targets']));
+    const targets = await prometheusTargets(ctx);
+    const jobs = new Set(targets.map((t) => t.labels.job));
+    console.log(`[devstack] ${targets.length} scrape targets up, jobs: ${[...jobs].sort().join(', ')}`);
+    expect(targets.filter((t) => t.health !== 'up')).toEqual([]);
+    expect(jobs.size).toBeGreaterThanOrEqual(6);
 
     const res = await allocate(`devstack-test-${Date.now()}-1`);
     expect(res.status).toBe(201);
