@@ -17,6 +17,16 @@ export function modelPorts(model: PlatformModel): number[] {
   return [...ports].sort((a, b) => a - b);
 }
 
+/**
+ * Ports that fetch (undici, per the WHATWG "bad ports" list) refuses to connect to. The devstack's own
+ * health checks, tests and the canary tools use fetch, so no daemon may listen on one of them.
+ */
+export const FETCH_BLOCKED_PORTS = new Set([
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161,
+  179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060,
+  5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+]);
+
 export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
@@ -39,6 +49,7 @@ export async function findFreePortOffset(portsAt: (offset: number) => number[], 
   candidates.sort(() => Math.random() - 0.5);
   for (const offset of candidates) {
     const ports = portsAt(offset);
+    if (ports.some((p) => FETCH_BLOCKED_PORTS.has(p))) continue;
     let free = true;
     for (const p of ports) {
       if (!(await isPortFree(p))) {

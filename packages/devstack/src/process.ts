@@ -104,9 +104,10 @@ export interface RunResult {
 }
 
 /** Runs a command to completion (no shell), capturing output. Never throws on a non-zero exit. */
-export function run(command: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export function run(command: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; inheritEnv?: boolean; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const env = opts.inheritEnv === false ? opts.env : { ...process.env, ...opts.env };
+    const child = spawn(command, args, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -1,8 +1,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { buildPlatform, parsePlatformConfig } from '@numbering/blueprint';
+import { ConfigError, buildPlatform, parsePlatformConfig } from '@numbering/blueprint';
 import { components } from './components/index.js';
 import type { HealthLine, StackContext } from './components/types.js';
+import { FETCH_BLOCKED_PORTS, modelPorts } from './ports.js';
 import { loadOrCreateSecrets } from './secrets.js';
 import { Supervisor, renderSupervisordConf } from './supervisor.js';
 
@@ -31,6 +32,10 @@ export function openStack(opts: OpenOptions = {}): StackContext {
   const workdir = resolve(opts.workdir ?? defaultWorkdir());
   const raw = { ...readStackConfig(workdir), ...(opts.set ?? {}) };
   const config = parsePlatformConfig({ ...raw, target: 'local' });
+  const blocked = modelPorts(buildPlatform(config, { workdir })).filter((p) => FETCH_BLOCKED_PORTS.has(p));
+  if (blocked.length) {
+    throw new ConfigError([{ key: 'local.portOffset', message: `${config.local.portOffset} puts devstack ports on ${blocked.join(', ')}, which HTTP clients (fetch) refuse to connect to; choose another offset` }]);
+  }
   mkdirSync(join(workdir, 'logs'), { recursive: true });
   if (opts.set) writeFileSync(stateFile(workdir), `${JSON.stringify(raw, null, 2)}\n`);
   const model = buildPlatform(config, { workdir });

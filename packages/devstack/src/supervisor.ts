@@ -83,6 +83,14 @@ export function renderSupervisordConf(workdir: string, programs: ProgramSpec[]):
   return lines.join('\n');
 }
 
+/**
+ * supervisord passes its environment to every program and cannot unset a variable per program; a stray
+ * PGPASSWORD, PATRONI_* or PYTHONPATH in the caller's shell would change PostgreSQL's and Patroni's behaviour.
+ */
+export function supervisordEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(base).filter(([k]) => !/^(PG|PATRONI_|PYTHON)/.test(k)));
+}
+
 export class Supervisor {
   readonly conf: string;
   constructor(readonly workdir: string) {
@@ -107,7 +115,7 @@ export class Supervisor {
       await this.ctl('update');
       return;
     }
-    const started = await run('supervisord', ['-c', this.conf]);
+    const started = await run('supervisord', ['-c', this.conf], { env: supervisordEnv(), inheritEnv: false });
     if (started.code !== 0) throw new Error(`supervisord failed to start: ${started.stderr || started.stdout}`);
     await waitFor('supervisord to answer', async () => (await run('supervisorctl', ['-c', this.conf, 'pid'])).code === 0, { timeoutMs: 10_000 });
   }

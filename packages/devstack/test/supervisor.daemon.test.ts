@@ -41,3 +41,10 @@ describe('supervisord', async () => {
     expect(() => renderSupervisordConf(workdir, [{ name: 'ok', group: 'g', command: 'x', args: [], env: { A: 'x"y' }, logFile: '/dev/null' }])).toThrow(/quotes/);
   });
 });
+
+describe('supervisordEnv', () => {
+  it('drops variables that would change PostgreSQL, Patroni or Python behaviour', async () => {
+    const { supervisordEnv } = await import('../src/supervisor.js');
+    expect(supervisordEnv({ PATH: '/bin', PGPASSWORD: 'x', PATRONI_NAME: 'y', PYTHONPATH: 'z', HOME: '/root' })).toEqual({ PATH: '/bin', HOME: '/root' });
+  });
+});

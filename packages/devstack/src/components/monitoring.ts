@@ -84,7 +84,8 @@ export const monitoringComponent: Component = {
     try {
       const targets = await prometheusTargets(ctx);
       const down = targets.filter((t) => t.health !== 'up');
-      lines.push({ name: 'scrape targets', ok: down.length === 0, detail: `${targets.length - down.length}/${targets.length} up${down.length ? `; down: ${down.map((t) => `${t.labels.job}@${t.labels.instance}`).join(', ')}` : ''}` });
+      // Right after a start Prometheus has not loaded its targets yet: none is not healthy.
+      lines.push({ name: 'scrape targets', ok: targets.length > 0 && down.length === 0, detail: `${targets.length - down.length}/${targets.length} up${down.length ? `; down: ${down.map((t) => `${t.labels.job}@${t.labels.instance}`).join(', ')}` : ''}` });
     } catch (e) {
       lines.push({ name: 'scrape targets', ok: false, detail: (e as Error).message });
     }
