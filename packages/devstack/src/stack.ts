@@ -32,13 +32,13 @@ export function openStack(opts: OpenOptions = {}): StackContext {
   const workdir = resolve(opts.workdir ?? defaultWorkdir());
   const raw = { ...readStackConfig(workdir), ...(opts.set ?? {}) };
   const config = parsePlatformConfig({ ...raw, target: 'local' });
-  const blocked = modelPorts(buildPlatform(config, { workdir })).filter((p) => FETCH_BLOCKED_PORTS.has(p));
+  const model = buildPlatform(config, { workdir });
+  const blocked = modelPorts(model).filter((p) => FETCH_BLOCKED_PORTS.has(p));
   if (blocked.length) {
     throw new ConfigError([{ key: 'local.portOffset', message: `${config.local.portOffset} puts devstack ports on ${blocked.join(', ')}, which HTTP clients (fetch) refuse to connect to; choose another offset` }]);
   }
   mkdirSync(join(workdir, 'logs'), { recursive: true });
   if (opts.set) writeFileSync(stateFile(workdir), `${JSON.stringify(raw, null, 2)}\n`);
-  const model = buildPlatform(config, { workdir });
   const webhook = `http://${model.monitoring.webhook.host}:${model.monitoring.webhook.port}/telegram`;
   const secrets = loadOrCreateSecrets(join(workdir, 'secrets.json'), webhook);
   return { model, secrets, workdir, repoRoot };

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderNginxConf } from '@numbering/blueprint';
 import { run, waitFor } from '../process.js';
@@ -17,7 +17,7 @@ export async function writeNginxConf(ctx: StackContext): Promise<void> {
   writeFileSync(next, renderNginxConf(ctx.model));
   const test = await run('nginx', ['-t', '-q', '-p', prefix, '-c', next, '-e', ctx.model.canary.errorLog]);
   if (test.code !== 0) throw new Error(`rendered nginx config is invalid, kept the old one:\n${test.stderr}`);
-  writeFileSync(file, renderNginxConf(ctx.model));
+  renameSync(next, file);
 }
 
 /** Graceful reload: new workers take the new split, old ones finish their requests. */
