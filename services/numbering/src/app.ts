@@ -7,6 +7,7 @@ import { ER, isConnectionError, sqlErrno } from './db/pool.js';
 import sensible from './plugins/external/sensible.js';
 import config from './plugins/app/config.js';
 import metrics from './plugins/app/metrics.js';
+import faultInjection from './plugins/app/fault-injection.js';
 import db from './plugins/app/db.js';
 import redis from './plugins/app/redis.js';
 import numbering from './plugins/app/numbering.js';
@@ -48,6 +49,8 @@ export default async function serviceApp(fastify: FastifyInstance, opts: { env: 
 
   await fastify.register(config, { env: opts.env });
   await fastify.register(metrics);
+  // After metrics: an injected 500 carries X-Release and is counted like any other answer.
+  await fastify.register(faultInjection);
   await fastify.register(db);
   await fastify.register(redis);
   await fastify.register(numbering);

@@ -38,6 +38,8 @@ export const ServiceEnvSchema = Type.Object({
   REDIS_PROBE_INTERVAL_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 1000, description: 'how often fallback mode probes Redis' }),
   EXPIRY_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5000, description: 'how often expired reservations are marked EXPIRED' }),
   NUMBERING_TIME_ZONE: Type.String({ default: 'UTC', description: 'IANA time zone of the date tokens and the yearly/monthly reset' }),
+  // Test only: lets the end-to-end tests run a deliberately broken canary. The platform never sets it.
+  FAULT_HTTP_500_RATIO: Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'TEST ONLY: share (0..1) of /v1/ requests answered with 500 FAULT_INJECTED; 0 = off' }),
 });
 
 export type ServiceEnv = Static<typeof ServiceEnvSchema>;
@@ -78,6 +80,11 @@ export function parseEnv<S extends TSchema>(schema: S, env: Record<string, strin
     const secret = /PASSWORD|TOKEN/.test(name);
     const got = secret ? '(hidden)' : JSON.stringify(env[name]);
     problems.push({ name, message: `${error.message}, got ${got} (${props[name]?.description ?? ''})` });
+  }
+  // Value.Convert would read FAULT_HTTP_500_RATIO=true as 1 (every API request failing): only a plain decimal counts.
+  const faultRatio = env.FAULT_HTTP_500_RATIO;
+  if ('FAULT_HTTP_500_RATIO' in props && faultRatio && !problems.some((p) => p.name === 'FAULT_HTTP_500_RATIO') && !/^\s*([0-9]+\.?[0-9]*|\.[0-9]+)\s*$/.test(faultRatio)) {
+    problems.push({ name: 'FAULT_HTTP_500_RATIO', message: `must be a plain decimal number from 0 to 1 such as 0.25, got ${JSON.stringify(faultRatio)} (${props.FAULT_HTTP_500_RATIO?.description ?? ''})` });
   }
   if (problems.length === 0) {
     const tz = converted.NUMBERING_TIME_ZONE;
