@@ -1,4 +1,4 @@
-import type { ParseArgsConfig } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { OpsContext } from './context.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
@@ -41,4 +41,22 @@ export function parsePositiveInt(text: string | undefined, option: string, fallb
   }
   if (!/^\d+$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text))) throw new UsageError(`${option} must be a positive integer, got ${JSON.stringify(text)}`);
   return Number(text);
+}
+
+/** The options every command accepts (`main` strips nothing: they are parsed with the command's own). */
+export const GLOBAL_OPTIONS: OptionSpec = {
+  devstack: { type: 'string' },
+  'backup-dir': { type: 'string' },
+  yes: { type: 'boolean', short: 'y', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+};
+
+/** Parses `argv` with the command's options; unknown options and bad values are UsageErrors. */
+export function parseCommandArgs(command: Command, argv: readonly string[]): ParsedArgs {
+  try {
+    const parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: { ...GLOBAL_OPTIONS, ...command.options } });
+    return { values: parsed.values as ParsedArgs['values'], positionals: parsed.positionals };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }

@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
 import { ConfigError } from '@numbering/blueprint';
-import { UsageError, type Command } from './command.js';
+import { parseCommandArgs, UsageError, type Command, type ParsedArgs } from './command.js';
 import { commands } from './commands/index.js';
 import { createContext, OpsError, type OpsContext, type OpsIo } from './context.js';
 
@@ -63,20 +62,9 @@ export async function main(argv: readonly string[], io: OpsIo, deps: MainDeps = 
     return help ? EXIT_OK : EXIT_USAGE;
   }
   const { command, rest } = found;
-  let parsed;
+  let parsed: ParsedArgs;
   try {
-    parsed = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        devstack: { type: 'string' },
-        'backup-dir': { type: 'string' },
-        yes: { type: 'boolean', short: 'y', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-        ...command.options,
-      },
-    });
+    parsed = parseCommandArgs(command, rest);
   } catch (e) {
     io.err(`ops ${command.name}: ${(e as Error).message}\n${commandUsage(command)}`);
     return EXIT_USAGE;
@@ -89,7 +77,7 @@ export async function main(argv: readonly string[], io: OpsIo, deps: MainDeps = 
     const { devstack, 'backup-dir': backupDir, yes } = parsed.values as { devstack?: string; 'backup-dir'?: string; yes: boolean };
     const opts = { ...(devstack ? { devstack } : {}), ...(backupDir ? { backupDir } : {}), assumeYes: yes, io };
     const ctx = deps.context ? deps.context(opts) : createContext(opts);
-    return await command.run(ctx, { values: parsed.values as Record<string, string | boolean | string[] | undefined>, positionals: parsed.positionals });
+    return await command.run(ctx, parsed);
   } catch (e) {
     if (e instanceof UsageError) {
       io.err(`ops ${command.name}: ${e.message}\n${commandUsage(command)}`);
