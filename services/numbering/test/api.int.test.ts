@@ -43,7 +43,7 @@ describe('health and metadata', () => {
     expect((await get('/health/ready')).status).toBe(200);
     const numbering = await get<{ status: string; fallback_mode: boolean; redis: { mode: string }; database: { schemaVersion: number }; sequence_integrity: { status: string } }>('/health/numbering');
     expect(numbering.status).toBe(200);
-    expect(numbering.body).toMatchObject({ status: 'ok', fallback_mode: false, redis: { mode: 'redis' }, database: { schemaVersion: 2 }, sequence_integrity: { status: 'ok' } });
+    expect(numbering.body).toMatchObject({ status: 'ok', fallback_mode: false, redis: { mode: 'redis' }, database: { schemaVersion: 3 }, sequence_integrity: { status: 'ok' } });
     expect((await get<{ status: string }>('/health/redis')).body.status).toBe('ok');
     expect((await get<{ status: string }>('/health/database')).body.status).toBe('ok');
     const missing = await get('/no/such/route');
@@ -63,7 +63,7 @@ describe('health and metadata', () => {
 
   it('re-running the migrations is a no-op', async () => {
     const result = await migrate(loadMigrationEnv(migrationEnvironment(infra.testbed.model, infra.testbed.secrets)));
-    expect(result).toEqual({ applied: [], skipped: ['001_initial_schema', '002_default_templates'] });
+    expect(result).toEqual({ applied: [], skipped: ['001_initial_schema', '002_default_templates', '003_audit_archive'] });
   });
 
   it('refuses to start with a bad environment and names the variable', () => {
