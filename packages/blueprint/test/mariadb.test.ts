@@ -117,6 +117,9 @@ describe('renderMariaDbInitSql', () => {
 
   it('creates migrator, exporter (3 connections max) and backup users', () => {
     expect(statements).toContain("GRANT ALL PRIVILEGES ON `numbering`.* TO 'migrator'@'127.0.0.1';");
+    // ops restore mariadb: staging and previous-tables databases, `_` escaped so it is not a wildcard.
+    expect(statements).toContain("GRANT ALL PRIVILEGES ON `numbering\\_restore`.* TO 'migrator'@'127.0.0.1';");
+    expect(statements).toContain("GRANT ALL PRIVILEGES ON `numbering\\_previous`.* TO 'migrator'@'127.0.0.1';");
     expect(statements).toContain("GRANT PROCESS, BINLOG MONITOR, SLAVE MONITOR, SELECT ON *.* TO 'exporter'@'127.0.0.1';");
     expect(sql).toMatch(/CREATE USER IF NOT EXISTS 'exporter'@'127.0.0.1' IDENTIFIED BY '[^']+' WITH MAX_USER_CONNECTIONS 3;/);
     expect(statements).toContain("GRANT SELECT, LOCK TABLES, SHOW VIEW, EVENT, TRIGGER, RELOAD, BINLOG MONITOR ON *.* TO 'backup'@'127.0.0.1';");

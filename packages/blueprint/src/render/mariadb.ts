@@ -120,6 +120,11 @@ function sqlIdentifier(key: string, name: string): string {
   return name;
 }
 
+/** The staging database `ops restore mariadb` loads a dump into, and the one it keeps the replaced tables in. */
+export function restoreDatabaseNames(database: string): [staging: string, previous: string] {
+  return [`${database}_restore`, `${database}_previous`];
+}
+
 /**
  * Idempotent init SQL: database, users (numbering: SELECT, INSERT, UPDATE only), grants. A rerun
  * converges: ALTER USER resets each password and REVOKE ALL drops any privilege granted by hand since.
@@ -131,7 +136,13 @@ export function renderMariaDbInitSql(model: PlatformModel, secrets: PlatformSecr
   const s = secrets.mariadb;
   const users: { name: string; password: string; grants: string[]; options?: string }[] = [
     { name: sqlIdentifier('mariadb.appUser', c.appUser), password: s.app, grants: [`SELECT, INSERT, UPDATE ON \`${db}\`.*`] },
-    { name: MARIADB_USERS.migrator, password: s.migrator, grants: [`ALL PRIVILEGES ON \`${db}\`.*`] },
+    {
+      name: MARIADB_USERS.migrator,
+      password: s.migrator,
+      // `ops restore mariadb` loads into <db>_restore and swaps with one RENAME TABLE, keeping the replaced
+      // tables in <db>_previous (`\_`: a bare `_` in a grant's database name is a wildcard).
+      grants: [`ALL PRIVILEGES ON \`${db}\`.*`, ...restoreDatabaseNames(db).map((name) => `ALL PRIVILEGES ON \`${name.replace(/_/g, '\\_')}\`.*`)],
+    },
     {
       name: MARIADB_USERS.exporter,
       password: s.exporter,
