@@ -43,7 +43,7 @@ export function parseYear(text: string | undefined): number | undefined {
 }
 
 const thresholdsOf = (ctx: OpsContext): Thresholds => ({ warning: ctx.model.monitoring.config.sequenceWarningRatio, critical: ctx.model.monitoring.config.sequenceCriticalRatio });
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+const plural = (n: number, word: string, many = `${word}s`) => `${n} ${n === 1 ? word : many}`;
 
 const sequences: Command = {
   name: 'sequences',
@@ -183,7 +183,9 @@ unarchived. Runs as the MariaDB migrator account (the service's app account cann
       ctx.io.out(`nothing to archive; nothing changed (audit_log ${r.auditRows} rows, audit_log_archive ${r.archiveRows})`);
     } else {
       const again = r.moved - r.copied;
-      ctx.io.out(`moved ${r.moved} rows to audit_log_archive in ${plural(r.batches, 'batch')}${again > 0 ? ` (${again} of them were already archived, identical, and only removed from audit_log)` : ''}; audit_log now ${r.auditRows} rows, audit_log_archive ${r.archiveRows}`);
+      ctx.io.out(
+        `moved ${plural(r.moved, 'row')} to audit_log_archive in ${plural(r.batches, 'batch', 'batches')}${again > 0 ? ` (${again} already archived with identical contents: only removed from audit_log)` : ''}; audit_log now ${r.auditRows} rows, audit_log_archive ${r.archiveRows}`,
+      );
     }
     return 0;
   },
