@@ -120,6 +120,7 @@ export function configuredImages(config: PlatformConfig): [key: string, image: s
     ['monitoring.grafanaImage', config.monitoring.grafanaImage],
     ['monitoring.redisExporterImage', config.monitoring.redisExporterImage],
     ['service.nginxImage', config.service.nginxImage],
+    ['ops.image', config.ops.image],
     ['canary.stableVersion', `${config.service.image}:${config.canary.stableVersion}`],
     ['canary.canaryVersion', `${config.service.image}:${config.canary.canaryVersion}`],
   ];

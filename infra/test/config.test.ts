@@ -80,9 +80,23 @@ describe('images', () => {
     expect(imageSlug('prom/prometheus:v2.53.3')).toBe('prom-prometheus-v2-53-3');
   });
 
+  it('refuses an unpinned ops image, an unknown time zone and a schedule that is not five cron fields, by key', () => {
+    expect(runError(() => parseStackConfig({ 'numbering:target': 'kubernetes', 'numbering:ops.image': 'ghcr.io/numbering/numbering-ops:latest' }, 'prod'))).toMatch(/numbering:ops\.image: .*latest/);
+    expect(runError(() => parseStackConfig({ 'numbering:target': 'kubernetes', 'numbering:ops.image': 'ghcr.io/numbering/numbering-ops' }, 'prod'))).toMatch(/numbering:ops\.image: .*no tag/);
+    const message = runError(() =>
+      parseStackConfig({ 'numbering:target': 'kubernetes', 'numbering:ops.timeZone': 'Mars/Olympus_Mons', 'numbering:ops.integritySchedule': '@daily', 'numbering:ops.archiveAuditSchedule': '0 3 1 *' }, 'prod'),
+    );
+    expect(message).toMatch(/numbering:ops\.integritySchedule: .*five-field cron/);
+    expect(message).toMatch(/numbering:ops\.archiveAuditSchedule: .*five-field cron/);
+    // The time zone is checked against the runtime's zone database once the shapes are right.
+    expect(runError(() => parseStackConfig({ 'numbering:target': 'kubernetes', 'numbering:ops.timeZone': 'Mars/Olympus_Mons' }, 'prod'))).toMatch(/numbering:ops\.timeZone: unknown IANA time zone "Mars\/Olympus_Mons"/);
+    const ok = parseStackConfig({ 'numbering:target': 'kubernetes', 'numbering:ops.timeZone': 'America/Argentina/Buenos_Aires', 'numbering:ops.cleanupReservationsSchedule': '*/5 6-22 * * 1-5' }, 'prod');
+    expect(ok.ops).toMatchObject({ timeZone: 'America/Argentina/Buenos_Aires', cleanupReservationsSchedule: '*/5 6-22 * * 1-5', backupKeepDays: 7, archiveAuditOlderThan: '2y' });
+  });
+
   it('every default image of the config is pinned', () => {
     const config = defaultPlatformConfig('docker');
-    const images = [config.redis.image, config.mariadb.image, config.mariadb.exporterImage, config.postgres.image, config.postgres.etcdImage, config.postgres.haproxyImage, config.postgres.pgbouncerImage, config.monitoring.prometheusImage, config.monitoring.alertmanagerImage, config.monitoring.grafanaImage, config.monitoring.redisExporterImage, config.service.nginxImage];
+    const images = [config.redis.image, config.mariadb.image, config.mariadb.exporterImage, config.postgres.image, config.postgres.etcdImage, config.postgres.haproxyImage, config.postgres.pgbouncerImage, config.monitoring.prometheusImage, config.monitoring.alertmanagerImage, config.monitoring.grafanaImage, config.monitoring.redisExporterImage, config.service.nginxImage, config.ops.image];
     for (const image of images) expect(() => pinnedImage('default', image)).not.toThrow();
   });
 });

@@ -109,6 +109,27 @@ export const ServiceConfigSchema = Type.Object({
   nginxImage: Image('nginx:1.27.3'),
 });
 
+// A five-field cron schedule (minute hour day-of-month month day-of-week): digits, "*", "/", "," and "-" only.
+const Cron = (def: string, description: string) =>
+  Type.String({ pattern: '^[0-9*/,-]+( [0-9*/,-]+){4}$', default: def, description: `${description}; five-field cron schedule in ops.timeZone` });
+
+/** The ops CLI (packages/ops) as scheduled Kubernetes CronJobs in the prod stack (infra/src/kubernetes/ops.ts). */
+export const OpsConfigSchema = Type.Object({
+  image: Image('numbering-ops:0.1.0'),
+  timeZone: Type.String({
+    pattern: '^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$',
+    default: 'Etc/UTC',
+    description: 'IANA time zone the ops CronJobs are scheduled in (CronJob timeZone); the service dates numbers in NUMBERING_TIME_ZONE, UTC',
+  }),
+  backupKeepDays: Int({ minimum: 1, maximum: 365, default: 7, description: 'days MariaDB and Redis backups are kept (ops backup --keep-days)' }),
+  archiveAuditOlderThan: Type.String({ pattern: '^[0-9]+(d|w|y)$', default: '2y', description: 'audit_log rows older than this move to audit_log_archive (ops archive-audit --older-than)' }),
+  mariadbBackupSchedule: Cron('17 2 * * *', 'ops backup mariadb'),
+  redisBackupSchedule: Cron('32 2 * * *', 'ops backup redis'),
+  integritySchedule: Cron('7 4 * * *', 'ops integrity'),
+  cleanupReservationsSchedule: Cron('*/15 * * * *', 'ops cleanup-reservations'),
+  archiveAuditSchedule: Cron('23 3 1 * *', 'ops archive-audit'),
+});
+
 export const LocalConfigSchema = Type.Object({
   portOffset: Int({ minimum: 0, maximum: 20_000, default: 0, description: 'added to every devstack port, so two stacks can share a machine' }),
   workdir: Type.String({ default: '.devstack', description: 'where the devstack keeps configs, data and logs' }),
@@ -123,6 +144,7 @@ export const PlatformConfigSchema = Type.Object({
   postgres: PostgresConfigSchema,
   monitoring: MonitoringConfigSchema,
   service: ServiceConfigSchema,
+  ops: OpsConfigSchema,
   local: LocalConfigSchema,
 });
 export type PlatformConfig = Static<typeof PlatformConfigSchema>;
@@ -243,8 +265,21 @@ export function crossChecks(config: PlatformConfig): { key: string; message: str
   if (config.service.maxReplicas < config.service.replicas) {
     problems.push({ key: 'service.maxReplicas', message: `must be >= service.replicas (${config.service.replicas})` });
   }
+  if (!isTimeZone(config.ops.timeZone)) {
+    problems.push({ key: 'ops.timeZone', message: `unknown IANA time zone ${JSON.stringify(config.ops.timeZone)} (e.g. Etc/UTC, Europe/Berlin)` });
+  }
   if (config.target === 'local' && config.local.portOffset + LOCAL_MAX_PORT > 65_535) {
     problems.push({ key: 'local.portOffset', message: 'devstack ports would exceed 65535' });
   }
   return problems;
+}
+
+/** Whether the runtime's time-zone database knows `tz` (Kubernetes reads the same IANA names). */
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
 }
