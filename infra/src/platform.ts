@@ -14,11 +14,12 @@ import { KubernetesMariaDb } from './kubernetes/mariadb.js';
 import { KubernetesMonitoring } from './kubernetes/monitoring.js';
 import { KubernetesNamespace } from './kubernetes/namespace.js';
 import { KubernetesNumberingService } from './kubernetes/numbering-service.js';
+import { KubernetesOpsJobs } from './kubernetes/ops.js';
 import { KubernetesPostgresHa } from './kubernetes/postgres-ha.js';
 import { KubernetesRedisCluster } from './kubernetes/redis-cluster.js';
 
-/** Nightly logical backups (UTC), apart so they do not compete for I/O. */
-export const BACKUP_SCHEDULE = { mariadb: '17 2 * * *', postgres: '47 2 * * *' } as const;
+/** The nightly pg_dump (UTC), apart from the ops backups (ops.*Schedule) so they do not compete for I/O. */
+export const BACKUP_SCHEDULE = { postgres: '47 2 * * *' } as const;
 
 export interface PlatformEndpoints {
   /** Where requests go: the canary split. */
@@ -77,7 +78,7 @@ export function definePlatform(stack: StackConfig): PlatformOutputs {
     const ns = new KubernetesNamespace('namespace', { model });
     const namespace = ns.name;
     const redis = new KubernetesRedisCluster('redis', { model, secrets, namespace });
-    const mariadb = new KubernetesMariaDb('mariadb', { model, secrets, namespace, backupSchedule: BACKUP_SCHEDULE.mariadb });
+    const mariadb = new KubernetesMariaDb('mariadb', { model, secrets, namespace });
     const postgres = new KubernetesPostgresHa('postgres', { model, secrets, namespace, backupSchedule: BACKUP_SCHEDULE.postgres });
     const service = new KubernetesNumberingService('numbering', { model, secrets, namespace, dependsOn: [mariadb.statefulSet, redis.clusterInit] });
     const nginx = new KubernetesCanary('canary', {
@@ -87,6 +88,17 @@ export function definePlatform(stack: StackConfig): PlatformOutputs {
       upstreams: [service.deployments.stable, service.deployments.canary, service.services.stable, service.services.canary],
     });
     const monitoring = new KubernetesMonitoring('monitoring', { model, secrets, namespace, grafanaAdminPassword: credentials.grafanaAdminPassword });
+    new KubernetesOpsJobs('ops', {
+      model,
+      namespace,
+      credentials: {
+        'mariadb.backup': { secret: mariadb.credentials.metadata.name, key: 'backup' },
+        'mariadb.migrator': { secret: mariadb.credentials.metadata.name, key: 'migrator' },
+        'mariadb.app': { secret: mariadb.credentials.metadata.name, key: 'app' },
+        'redis.admin': { secret: redis.credentials.metadata.name, key: 'admin' },
+      },
+      backupVolumes: { mariadb: mariadb.backupVolume.metadata.name, redis: redis.backupVolume.metadata.name },
+    });
     const endpoints = pulumi
       .all([nginx.endpoint, monitoring.endpoints, postgres.endpoint, mariadb.endpoint, redis.endpoints])
       .apply(([numbering, mon, pg, maria, redisNodes]) => ({ numbering, ...mon, postgres: pg, mariadb: maria, redis: redisNodes }));

@@ -107,7 +107,10 @@ describe('prod stack (Kubernetes) under SDK mocks', () => {
       ['alertmanager', 'grafana', 'haproxy', 'mysqld-exporter', 'nginx', 'numbering-canary', 'numbering-stable', 'pgbouncer', 'prometheus', 'redis-exporter'],
     );
     expect(ofType(run, K.job).map((r) => r.name).sort()).toEqual(['numbering-migrate', 'redis-cluster-init']);
-    expect(ofType(run, K.cronJob).map((r) => r.name).sort()).toEqual(['mariadb-backup', 'postgres-backup']);
+    expect(ofType(run, K.cronJob).map((r) => r.name).sort()).toEqual(
+      ['ops-archive-audit', 'ops-cleanup-reservations', 'ops-integrity', 'ops-mariadb-backup', 'ops-redis-backup', 'ops-yearly-reset', 'postgres-backup'],
+    );
+    expect(ofType(run, 'kubernetes:core/v1:PersistentVolumeClaim').map((r) => r.name).sort()).toEqual(['alertmanager-data', 'mariadb-backups', 'postgres-backups', 'prometheus-data', 'redis-backups']);
     expect(ofType(run, K.hpa).map((r) => r.name)).toEqual(['numbering-stable']);
     expect(ofType(run, K.pdb).map((r) => r.name).sort()).toEqual(['haproxy', 'nginx', 'numbering-canary', 'numbering-stable', 'pgbouncer', 'postgres', 'redis']);
     expect(counts['random:index:RandomPassword']).toBe(15);
@@ -228,13 +231,18 @@ describe('prod stack (Kubernetes) under SDK mocks', () => {
     expect(obj(K.deployment, 'numbering-canary').spec.replicas).toBe(3);
   });
 
-  it('backs up MariaDB and PostgreSQL nightly to their own volumes without a password in the object', () => {
-    for (const name of ['mariadb-backup', 'postgres-backup']) {
+  it('backs up MariaDB, Redis and PostgreSQL nightly to their own volumes without a password in the object', () => {
+    for (const name of ['ops-mariadb-backup', 'ops-redis-backup', 'postgres-backup']) {
       const cron = obj(K.cronJob, name);
       expect(cron.spec.schedule, name).toMatch(/^\d+ \d+ \* \* \*$/);
       expect(cron.spec.concurrencyPolicy).toBe('Forbid');
-      const c = cron.spec.jobTemplate.spec.template.spec.containers[0];
-      expect(c.env.every((e: Json) => e.valueFrom?.secretKeyRef), name).toBe(true);
+      const pod = cron.spec.jobTemplate.spec.template.spec;
+      const c = pod.containers[0];
+      expect(c.env.filter((e: Json) => e.valueFrom?.secretKeyRef).length, name).toBeGreaterThan(0);
+      expect(c.env.every((e: Json) => e.valueFrom || !/PASSWORD|PWD|SECRET/.test(e.name)), name).toBe(true);
+      const backups = pod.volumes.find((v: Json) => v.name === 'backups');
+      expect(backups.persistentVolumeClaim.claimName, name).toBe(name.replace(/^ops-/, '').replace(/-backup$/, '-backups'));
+      expect(c.volumeMounts).toContainEqual({ name: 'backups', mountPath: '/backup' });
     }
   });
 

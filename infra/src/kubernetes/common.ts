@@ -122,11 +122,11 @@ export function longRunning(c: Container & { name: string; image: string; readin
 
 export { selectorLabels };
 
-/** Where backup CronJobs write, on their own PVC. */
+/** Where backup CronJobs (the PostgreSQL dump, the ops backups) write, on their own PVC. */
 export const BACKUP_DIR = '/backup';
 
 export interface BackupCronJobArgs {
-  /** `mariadb` or `postgres`: names the PVC (`<component>-backups`) and the CronJob (`<component>-backup`). */
+  /** `postgres`: names the PVC (`<component>-backups`) and the CronJob (`<component>-backup`). */
   component: string;
   namespace: pulumi.Input<string>;
   schedule: pulumi.Input<string>;
@@ -140,14 +140,22 @@ export interface BackupCronJobArgs {
   memoryLimit: string;
 }
 
+/**
+ * The PVC `<component>-backups` that a component's backups are written to. Created by the component
+ * that owns the data (its URN stays put when the job that writes it moves, e.g. to the ops CronJobs).
+ */
+export function backupVolume(component: string, namespace: pulumi.Input<string>, storage: string, parent: pulumi.Resource): k8s.core.v1.PersistentVolumeClaim {
+  return new k8s.core.v1.PersistentVolumeClaim(
+    `${component}-backups`,
+    { metadata: metadata(`${component}-backups`, component, namespace), spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage } } } },
+    { parent },
+  );
+}
+
 /** A scheduled dump to a dedicated PVC: one Job at a time, a few kept for inspection, bounded run time. */
 export function backupCronJob(args: BackupCronJobArgs, parent: pulumi.Resource): k8s.batch.v1.CronJob {
   const { component, namespace } = args;
-  const volume = new k8s.core.v1.PersistentVolumeClaim(
-    `${component}-backups`,
-    { metadata: metadata(`${component}-backups`, component, namespace), spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: args.storage } } } },
-    { parent },
-  );
+  const volume = backupVolume(component, namespace, args.storage, parent);
   const name = `${component}-backup`;
   return new k8s.batch.v1.CronJob(
     name,

@@ -1,7 +1,7 @@
 import { basename, dirname } from 'node:path/posix';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
-import { endpointString, MARIADB_USERS, renderMariaDbCnf, renderMariaDbInitSql, renderMysqldExporterCnf, type PlatformSecrets } from '@numbering/blueprint';
+import { endpointString, renderMariaDbCnf, renderMariaDbInitSql, renderMysqldExporterCnf, type PlatformSecrets } from '@numbering/blueprint';
 import { checksum } from '../shared/checksum.js';
 import { EXPORTER_HEALTH_PATH } from '../shared/exporters.js';
 import { MARIADB_HEALTHCHECK, MARIADB_PATHS, mariaDbDirectories, mariaDbServerArgs } from '../shared/mariadb.js';
@@ -24,31 +24,30 @@ import {
   tcpProbe,
   tmpVolume,
   type KubernetesComponentArgs,
-  BACKUP_DIR,
-  backupCronJob,
+  backupVolume,
 } from './common.js';
 import { mariaDbSize } from './sizing.js';
 
 export interface KubernetesMariaDbArgs extends KubernetesComponentArgs {
   secrets: pulumi.Output<PlatformSecrets>;
-  /** Cron schedule of the logical backup. */
-  backupSchedule: string;
 }
 
 /** The official image's mysql user. */
 const MYSQL_UID = 999;
 const NOBODY = 65534;
-const BACKUP_RETENTION_DAYS = 7;
 
 /**
  * MariaDB on Kubernetes: a one-pod StatefulSet with its volume (the model's host is the pod's DNS
- * name), the tuned cnf from a ConfigMap, the init SQL from a Secret run on every start, a nightly
- * consistent dump to its own volume, and mysqld-exporter.
+ * name), the tuned cnf from a ConfigMap, the init SQL from a Secret run on every start, the volume
+ * its backups go to (written by the `ops backup mariadb` CronJob), and mysqld-exporter.
  */
 export class KubernetesMariaDb extends pulumi.ComponentResource {
   readonly statefulSet: k8s.apps.v1.StatefulSet;
   readonly exporter: k8s.apps.v1.Deployment;
-  readonly backup: k8s.batch.v1.CronJob;
+  /** The PVC `mariadb-backups`, mounted by the `ops backup mariadb` CronJob. */
+  readonly backupVolume: k8s.core.v1.PersistentVolumeClaim;
+  /** `root` (the server's entrypoint); `backup`, `migrator` and `app` for the ops CronJobs. Read as secretKeyRefs. */
+  readonly credentials: k8s.core.v1.Secret;
   readonly endpoint: pulumi.Output<string>;
 
   constructor(name: string, args: KubernetesMariaDbArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -62,7 +61,8 @@ export class KubernetesMariaDb extends pulumi.ComponentResource {
     const initSql = secrets.apply((s) => renderMariaDbInitSql(model, s));
     const cnfMap = configMap('mariadb-config', 'mariadb', namespace, { [basename(MARIADB_PATHS.cnf)]: cnf }, this);
     const init = secret('mariadb-init', 'mariadb', namespace, initSql.apply((sql) => ({ [basename(MARIADB_PATHS.initSql)]: sql })), this);
-    const credentials = secret('mariadb-credentials', 'mariadb', namespace, secrets.apply((s) => ({ root: s.mariadb.root, backup: s.mariadb.backup })), this);
+    const credentials = secret('mariadb-credentials', 'mariadb', namespace, secrets.apply((s) => ({ root: s.mariadb.root, backup: s.mariadb.backup, migrator: s.mariadb.migrator, app: s.mariadb.app })), this);
+    this.credentials = credentials;
     const configChecksum = pulumi.unsecret(initSql.apply((sql) => checksum(cnf, sql)));
 
     const service = headlessService(m.name, 'mariadb', namespace, selector, [{ name: 'mysql', port: m.port }], false, this);
@@ -162,31 +162,9 @@ export class KubernetesMariaDb extends pulumi.ComponentResource {
     );
     clusterService('mysqld-exporter', 'mariadb', namespace, exporterSelector, [{ name: 'metrics', port: m.exporter.port }], this);
 
-    // A consistent dump (one transaction) with the binlog position, so a restore can roll forward
-    // from the binary log; written under a temporary name and renamed, so a partial dump never looks complete.
-    const dump = [
-      'set -euo pipefail',
-      `f="${BACKUP_DIR}/${m.config.database}-$(date -u +%Y%m%dT%H%M%SZ).sql.gz"`,
-      `mariadb-dump --host=${m.host} --port=${m.port} --user=${MARIADB_USERS.backup} --single-transaction --master-data=2 --routines --triggers --events --databases ${m.config.database} | gzip > "$f.partial"`,
-      'mv "$f.partial" "$f"',
-      `find ${BACKUP_DIR} -name '*.sql.gz' -mtime +${BACKUP_RETENTION_DAYS} -delete`,
-      'echo "backup written: $f"',
-    ].join('\n');
-    this.backup = backupCronJob(
-      {
-        component: 'mariadb',
-        namespace,
-        schedule: args.backupSchedule,
-        storage: size.backupStorage,
-        image: mariadbImage,
-        script: dump,
-        // The password reaches the dump tool through its environment: not in the process list, not in the Job object.
-        passwordEnv: { name: 'MYSQL_PWD', secret: credentials.metadata.name, key: 'backup' },
-        podSecurity: podSecurity(MYSQL_UID),
-        memoryLimit: '256Mi',
-      },
-      this,
-    );
+    // The dumps themselves are `ops backup mariadb` (infra/src/kubernetes/ops.ts); the volume they are
+    // written to belongs here, with the data it protects.
+    this.backupVolume = backupVolume('mariadb', namespace, size.backupStorage, this);
 
     this.endpoint = pulumi.output(endpointString(m));
     this.registerOutputs({ endpoint: this.endpoint });

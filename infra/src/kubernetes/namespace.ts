@@ -3,6 +3,7 @@ import * as pulumi from '@pulumi/pulumi';
 import type { PlatformModel } from '@numbering/blueprint';
 import { REDIS_CLUSTER_INIT_NAME } from '../shared/redis-cluster-init.js';
 import { metadata, selectorLabels } from './common.js';
+import { opsClientsOf } from './ops.js';
 
 export interface KubernetesNamespaceArgs {
   model: PlatformModel;
@@ -36,9 +37,9 @@ export function platformFlows(model: PlatformModel): { name: string; flow: Flow 
   const mon = model.monitoring;
   const service = model.service.releases[0];
   return [
-    { name: 'redis-clients', flow: { to: selectorLabels('redis'), from: pods('redis', 'numbering', 'redis-exporter', REDIS_CLUSTER_INIT_NAME), ports: tcp(redis.port) } },
+    { name: 'redis-clients', flow: { to: selectorLabels('redis'), from: pods('redis', 'numbering', 'redis-exporter', REDIS_CLUSTER_INIT_NAME, ...opsClientsOf(model.config, 'redis')), ports: tcp(redis.port) } },
     { name: 'redis-cluster-bus', flow: { to: selectorLabels('redis'), from: pods('redis'), ports: tcp(redis.busPort) } },
-    { name: 'mariadb-clients', flow: { to: selectorLabels('mariadb'), from: pods('numbering', 'numbering-migrate', 'mysqld-exporter', 'mariadb-backup'), ports: tcp(model.mariadb.port) } },
+    { name: 'mariadb-clients', flow: { to: selectorLabels('mariadb'), from: pods('numbering', 'numbering-migrate', 'mysqld-exporter', ...opsClientsOf(model.config, 'mariadb')), ports: tcp(model.mariadb.port) } },
     { name: 'patroni-peers', flow: { to: selectorLabels('postgres'), from: pods('postgres', 'haproxy'), ports: tcp(member.pgPort, member.restPort) } },
     { name: 'patroni-metrics', flow: { to: selectorLabels('postgres'), from: pods('prometheus'), ports: tcp(member.restPort) } },
     // The stats page and HAProxy's own /metrics (for Prometheus, and operators through the Service).

@@ -25,8 +25,9 @@ import {
   tcpProbe,
   tmpVolume,
   type KubernetesComponentArgs,
+  backupVolume,
 } from './common.js';
-import { redisSize } from './sizing.js';
+import { redisBackupStorage, redisSize } from './sizing.js';
 
 export interface KubernetesRedisClusterArgs extends KubernetesComponentArgs {
   secrets: pulumi.Output<PlatformSecrets>;
@@ -53,6 +54,10 @@ export class KubernetesRedisCluster extends pulumi.ComponentResource {
   readonly statefulSet: k8s.apps.v1.StatefulSet;
   readonly clusterInit: k8s.batch.v1.Job;
   readonly exporter: k8s.apps.v1.Deployment;
+  /** `admin` (cluster init, `ops backup redis`) and `exporter`, read as secretKeyRefs. */
+  readonly credentials: k8s.core.v1.Secret;
+  /** The PVC `redis-backups`, mounted by the `ops backup redis` CronJob. */
+  readonly backupVolume: k8s.core.v1.PersistentVolumeClaim;
   readonly endpoints: pulumi.Output<string[]>;
 
   constructor(name: string, args: KubernetesRedisClusterArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -71,6 +76,7 @@ export class KubernetesRedisCluster extends pulumi.ComponentResource {
     );
     const config = secret('redis-config', 'redis', namespace, files, this);
     const credentials = secret('redis-credentials', 'redis', namespace, secrets.apply((s) => ({ admin: s.redis.admin, exporter: s.redis.exporter })), this);
+    this.credentials = credentials;
     // A hash of files holding 190-bit random passwords reveals nothing about them; kept plain so a
     // preview shows that the pods roll instead of hiding the whole pod template behind [secret].
     const configChecksum = pulumi.unsecret(files.apply((f) => checksum(...Object.keys(f).sort().map((k) => `${k}\n${f[k]}`))));
@@ -189,6 +195,9 @@ export class KubernetesRedisCluster extends pulumi.ComponentResource {
       { parent: this, dependsOn: [this.clusterInit] },
     );
     clusterService('redis-exporter', 'redis', namespace, exporterSelector, [{ name: 'metrics', port: r.exporter.port }], this);
+
+    // Written by `ops backup redis` (infra/src/kubernetes/ops.ts): one RDB per master per run.
+    this.backupVolume = backupVolume('redis', namespace, redisBackupStorage(model.config), this);
 
     this.endpoints = pulumi.output(r.nodes.map(endpointString));
     this.registerOutputs({ endpoints: this.endpoints });

@@ -53,4 +53,13 @@ export function postgresSize(config: PlatformConfig): PodSize & { storage: strin
   return { cpuRequest: '250m', memoryRequest: mi(shared * 2 + 256), memoryLimit: mi(shared * 2 + 4 * config.postgres.maxConnections + 512), storage: '20Gi', backupStorage: '20Gi' };
 }
 
+/**
+ * Redis backups (`ops backup redis`, one RDB per master): each RDB holds at most a master's maxmemory,
+ * and ops.backupKeepDays of them are kept plus the one being written.
+ */
+export function redisBackupStorage(config: PlatformConfig): string {
+  const mib = config.redis.masters * config.redis.maxmemoryMb * (config.ops.backupKeepDays + 1);
+  return `${Math.max(1, Math.ceil(mib / 1024))}Gi`;
+}
+
 export const MONITORING_STORAGE = { prometheus: '20Gi', alertmanager: '1Gi' } as const;
