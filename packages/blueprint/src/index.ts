@@ -11,3 +11,4 @@ export * from './render/grafana.js';
 export * from './render/patroni.js';
 export * from './render/haproxy.js';
 export * from './render/pgbouncer.js';
+export * from './render/pgbackrest.js';

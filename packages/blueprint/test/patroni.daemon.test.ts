@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The devstack depends on the blueprint, so the blueprint's tests reach its helpers by path (same source code).
 import { startEtcd, type EtcdHandle } from '../../devstack/src/daemons/etcd.js';
 import { createTestbed, type Testbed } from '../../devstack/src/testbed.js';
-import { buildPlatform, defaultPlatformConfig, exampleSecrets, renderPatroniConfig } from '../src/index.js';
+import { buildPlatform, defaultPlatformConfig, exampleSecrets, pgbackrestArchiveCommand, renderPatroniConfig } from '../src/index.js';
 
 /**
  * The rendered patroni.yml checked by Patroni 3.0.2 itself (`patroni --validate-config`). The validator
@@ -40,7 +40,12 @@ function validate(yaml: string, name: string): { code: number; output: string } 
   return { code: r.status ?? 1, output: `${r.stdout}${r.stderr}` };
 }
 
-const rendered = (i = 0) => renderPatroniConfig(bed.model, bed.model.postgres.members[i]!, exampleSecrets(), { postBootstrapSqlFile: join(dir, 'bootstrap.sql') });
+// With WAL archiving on, as the devstack renders it.
+const pgbackrest = () => ({ configFile: join(dir, 'pgbackrest.conf'), repoPath: join(dir, 'repo'), logPath: dir, lockPath: dir, spoolPath: dir });
+const rendered = (i = 0) => {
+  const member = bed.model.postgres.members[i]!;
+  return renderPatroniConfig(bed.model, member, exampleSecrets(), { postBootstrapSqlFile: join(dir, 'bootstrap.sql'), archiveCommand: pgbackrestArchiveCommand(bed.model, member, pgbackrest()) });
+};
 
 beforeAll(async () => {
   bed = await testbed();

@@ -10,3 +10,4 @@ export * from './daemons/redis.js';
 export * from './daemons/mariadb.js';
 export * from './daemons/etcd.js';
 export * from './daemons/postgres.js';
+export * from './daemons/pgbackrest.js';

@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
 import { endpointString, type PatroniMember, type PlatformModel } from '../model.js';
 import type { PlatformSecrets } from '../secrets.js';
+import { ARCHIVE_TIMEOUT } from './pgbackrest.js';
 
 /**
  * Roles Patroni itself manages. The names are fixed here (not secrets): only the passwords vary.
@@ -19,6 +20,12 @@ export interface PatroniRenderOptions {
    * Without it the caller must run that SQL itself (for example a Kubernetes Job).
    */
   postBootstrapSqlFile?: string;
+  /**
+   * Continuous WAL archiving (`pgbackrestArchiveCommand`): this member's archive_command, with
+   * archive_mode on and archive_timeout bounding how old the newest archived transaction can be.
+   * Per member (not in bootstrap.dcs), because the command names the member's own data dir.
+   */
+  archiveCommand?: string;
 }
 
 const isLocal = (model: PlatformModel) => model.target === 'local';
@@ -152,7 +159,11 @@ export function renderPatroniConfig(model: PlatformModel, member: PatroniMember,
         replication: { username: POSTGRES_ROLES.replication, password: secrets.postgres.replication },
         rewind: { username: POSTGRES_ROLES.rewind, password: secrets.postgres.rewind },
       },
-      parameters: { unix_socket_directories: member.socketDir },
+      parameters: {
+        unix_socket_directories: member.socketDir,
+        // Only a primary archives (archive_mode on, not always); after a failover the new primary takes over.
+        ...(opts.archiveCommand ? { archive_mode: 'on', archive_command: opts.archiveCommand, archive_timeout: ARCHIVE_TIMEOUT } : {}),
+      },
       // Rewritten by Patroni on every start, so a re-rendered file takes effect on all members alike.
       pg_hba: pgHba,
       // A fast checkpoint lets a new replica start copying at once instead of after a spread checkpoint.

@@ -1,5 +1,6 @@
 import { etcdClientUrl, etcdHealthy, etcdSpec } from '../daemons/etcd.js';
 import { appCanQuery, haproxySpec, haproxyUp, patroniSpec, pgbouncerSpec, postgresEtcdOptions, postgresHaPaths, postgresUnhealthyReason, preparePostgresHa } from '../daemons/postgres.js';
+import { createPgbackrestStanza } from '../daemons/pgbackrest.js';
 import { waitFor } from '../process.js';
 import { programFrom } from './program.js';
 import type { Component, StackContext } from './types.js';
@@ -32,6 +33,8 @@ export const postgresComponent: Component = {
     await waitFor('one PostgreSQL primary UP in HAProxy', async () => (await haproxyPrimaries(ctx)).length === 1, { timeoutMs: 180_000, intervalMs: 500, logFile: logs });
     await waitFor(`the app user through pgbouncer on ${pg.pgbouncer.host}:${pg.pgbouncer.port}`, () => appCanQuery(ctx.model, ctx.secrets, pg.pgbouncer.port), { timeoutMs: 30_000, intervalMs: 300, logFile: logs });
   },
+  // Idempotent, so every `up` runs it: archive-push fails until the stanza exists.
+  initialize: (ctx) => createPgbackrestStanza(ctx.model, postgresHaPaths(ctx.model).pgbackrest),
   async health(ctx) {
     const pg = ctx.model.postgres;
     const reason = await postgresUnhealthyReason(ctx.model, true).catch((e: Error) => e.message);

@@ -7,13 +7,16 @@ import {
   renderPgbouncerIni,
   renderPgbouncerUserlist,
   renderPostgresBootstrapSql,
+  pgbackrestArchiveCommand,
   type PatroniMember,
+  type PgbackrestLayout,
   type PlatformModel,
   type PlatformSecrets,
 } from '@numbering/blueprint';
 import pgLib from 'pg';
 import { sleep, startDaemon, waitFor, type DaemonProcess, type StartDaemonOptions } from '../process.js';
 import { startEtcd, waitWhileRunning, type EtcdHandle, type EtcdOptions } from './etcd.js';
+import { createPgbackrestStanza, pgbackrestLayout, preparePgbackrest } from './pgbackrest.js';
 
 /**
  * The PostgreSQL HA stack of the devstack as plain processes: one etcd member (Patroni's DCS), one
@@ -49,6 +52,8 @@ export interface PostgresHaPaths {
   pgbouncerIni: string;
   bootstrapSql: string;
   patroniConfig(member: string): string;
+  /** pgBackRest's config and repository (WAL archive + backups). */
+  pgbackrest: PgbackrestLayout;
 }
 
 export const PG_USER = 'postgres';
@@ -67,6 +72,7 @@ export function postgresHaPaths(model: PlatformModel): PostgresHaPaths {
     pgbouncerIni: join(dirname(model.postgres.pgbouncer.authFile), 'pgbouncer.ini'),
     bootstrapSql: join(pgRoot, 'bootstrap.sql'),
     patroniConfig: (member) => join(pgRoot, member, 'patroni.yml'),
+    pgbackrest: pgbackrestLayout(root),
   };
 }
 
@@ -326,10 +332,12 @@ export function preparePostgresHa(model: PlatformModel, secrets: PlatformSecrets
   mkdirSync(paths.logs, { recursive: true });
   mkdirSync(paths.etcdData, { recursive: true, mode: 0o700 });
   writePrivate(paths.bootstrapSql, renderPostgresBootstrapSql(model, secrets), owner);
+  preparePgbackrest(model, paths.pgbackrest, owner);
   for (const m of pg.members) {
     const memberDir = dirname(m.dataDir);
     for (const dir of [memberDir, m.logDir]) mkdirSync(dir, { recursive: true, mode: 0o750 });
-    writePrivate(paths.patroniConfig(m.name), renderPatroniConfig(model, m, secrets, { postBootstrapSqlFile: paths.bootstrapSql }), owner);
+    const archiveCommand = pgbackrestArchiveCommand(model, m, paths.pgbackrest);
+    writePrivate(paths.patroniConfig(m.name), renderPatroniConfig(model, m, secrets, { postBootstrapSqlFile: paths.bootstrapSql, archiveCommand }), owner);
   }
   const pgRoot = dirname(paths.bootstrapSql);
   chownTree(pgRoot, owner.uid, owner.gid);
@@ -456,6 +464,8 @@ export async function startPostgresHa(model: PlatformModel, secrets: PlatformSec
     etcd = await startEtcd(postgresEtcdOptions(model));
     for (const m of pg.members) startPatroni(m);
     await waitCluster(120_000, false);
+    // WAL archiving (archive_command) works from here on; PostgreSQL retries the segments it could not push yet.
+    await createPgbackrestStanza(model, paths.pgbackrest);
 
     haproxy = startDaemon(haproxySpec(model));
     // HAProxy 2.6 starts every server UP until its first check fails: wait for the real picture.

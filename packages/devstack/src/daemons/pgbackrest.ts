@@ -1,0 +1,104 @@
+import { spawn } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pgbackrestStanza, renderPgbackrestConf, type PgbackrestLayout, type PlatformModel } from '@numbering/blueprint';
+
+/**
+ * pgBackRest on the devstack: one repository under `<workdir>/pgbackrest/`, written by `archive-push`
+ * (run by each primary's PostgreSQL as postgres) and by backups. Everything here runs as postgres,
+ * which owns the data dirs it reads and the repository it writes.
+ */
+
+export const PGBACKREST_USER = 'postgres';
+
+export function pgbackrestLayout(workdir: string): PgbackrestLayout {
+  const root = join(workdir, 'pgbackrest');
+  return {
+    configFile: join(root, 'pgbackrest.conf'),
+    repoPath: join(root, 'repo'),
+    logPath: join(root, 'log'),
+    lockPath: join(root, 'lock'),
+    spoolPath: join(root, 'spool'),
+  };
+}
+
+const rootOf = (layout: PgbackrestLayout) => join(layout.configFile, '..');
+
+/** Writes pgbackrest.conf and creates the repository, log, lock and spool dirs, all owned by postgres. */
+export function preparePgbackrest(model: PlatformModel, layout: PgbackrestLayout, owner: { uid: number; gid: number }): void {
+  const root = rootOf(layout);
+  for (const dir of [root, layout.repoPath, layout.logPath, layout.lockPath, layout.spoolPath]) {
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+    chownSync(dir, owner.uid, owner.gid);
+  }
+  writeFileSync(layout.configFile, renderPgbackrestConf(model, layout), { mode: 0o640 });
+  chmodSync(layout.configFile, 0o640);
+  chownSync(layout.configFile, owner.uid, owner.gid);
+}
+
+/** Only what pgbackrest needs from our environment: PG* or PGBACKREST_* variables would silently override its options. */
+function pgbackrestEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!/^PG/.test(key)) env[key] = value;
+  return { ...env, LC_ALL: 'C.UTF-8' };
+}
+
+export interface PgbackrestResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The argv that runs `pgbackrest --config=… --stanza=… <args>` as postgres (setpriv when we are root). */
+export function pgbackrestArgv(model: PlatformModel, layout: PgbackrestLayout, args: string[]): string[] {
+  const pgbackrest = ['pgbackrest', `--config=${layout.configFile}`, `--stanza=${pgbackrestStanza(model)}`, ...args];
+  return process.getuid?.() === 0 ? ['setpriv', `--reuid=${PGBACKREST_USER}`, `--regid=${PGBACKREST_USER}`, '--init-groups', ...pgbackrest] : pgbackrest;
+}
+
+/** Runs pgbackrest as postgres; never throws on a non-zero exit (callers word the error). */
+export function runPgbackrest(model: PlatformModel, layout: PgbackrestLayout, args: string[], timeoutMs = 600_000): Promise<PgbackrestResult> {
+  const [command, ...argv] = pgbackrestArgv(model, layout, args);
+  return new Promise((resolve, reject) => {
+    // cwd: a directory postgres may enter (the caller's cwd may be /root).
+    const child = spawn(command!, argv, { cwd: rootOf(layout), env: pgbackrestEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`pgbackrest: ${e.message}`));
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+  });
+}
+
+/**
+ * `stanza-create` once the cluster has a primary: idempotent (an existing, matching stanza is fine),
+ * so every start runs it. Until it has run, archive-push fails and PostgreSQL keeps the WAL and retries.
+ * A repository left from an earlier cluster (other system identifier, e.g. after the data dirs were
+ * wiped) is moved aside, not deleted, and a new stanza created.
+ */
+export async function createPgbackrestStanza(model: PlatformModel, layout: PgbackrestLayout): Promise<void> {
+  let r = await runPgbackrest(model, layout, ['--log-level-console=warn', 'stanza-create'], 120_000);
+  if (r.code !== 0 && /do not match the database/.test(r.stdout + r.stderr) && existsSync(layout.repoPath)) {
+    const aside = `${layout.repoPath}.stale-${new Date().toISOString().replaceAll(/[-:.]/g, '')}`;
+    renameSync(layout.repoPath, aside);
+    mkdirSync(layout.repoPath, { mode: 0o750 });
+    const owner = statSync(aside);
+    chownSync(layout.repoPath, owner.uid, owner.gid);
+    r = await runPgbackrest(model, layout, ['--log-level-console=warn', 'stanza-create'], 120_000);
+    if (r.code === 0) console.error(`pgbackrest: the repository belonged to another cluster; moved it to ${aside} and created a new stanza`);
+  }
+  if (r.code !== 0) throw new Error(`pgbackrest stanza-create failed (exit ${r.code}): ${(r.stdout + r.stderr).trim()}\nlogs in ${layout.logPath}`);
+}
+
+/** Whether the stanza exists in the repository (its archive.info is there). */
+export function pgbackrestStanzaExists(model: PlatformModel, layout: PgbackrestLayout): boolean {
+  const archive = join(layout.repoPath, 'archive', pgbackrestStanza(model));
+  return existsSync(archive) && readdirSync(archive).some((f) => f.startsWith('archive.info'));
+}
