@@ -15,6 +15,7 @@ import {
   NUMBERING_TABLES,
   backupFileName,
   manifestPathOf,
+  parseBackupFileName,
   parseManifest,
   renderManifest,
   selectExpired,
@@ -217,6 +218,17 @@ export function applyRetention(ctx: OpsContext, keepDays: number, keep: readonly
   const expired = selectExpired(readdirSync(ctx.backupDir), { database: ctx.model.mariadb.config.database, now: ctx.now(), keepDays, keep });
   for (const f of expired) rmSync(join(ctx.backupDir, f.name), { force: true });
   return expired;
+}
+
+/** The newest of our own complete dumps in the backup directory (by the time in its name), if any. */
+export function findLatestBackup(ctx: OpsContext): string | undefined {
+  if (!existsSync(ctx.backupDir)) return undefined;
+  const database = ctx.model.mariadb.config.database;
+  const dumps = readdirSync(ctx.backupDir)
+    .map((name) => ({ name, parsed: parseBackupFileName(name, database) }))
+    .filter((f) => f.parsed?.kind === 'dump')
+    .sort((a, b) => b.parsed!.takenAt.getTime() - a.parsed!.takenAt.getTime());
+  return dumps[0] && join(ctx.backupDir, dumps[0].name);
 }
 
 // ---------------------------------------------------------------- validation

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parsePositiveInt, UsageError, type Command } from '../command.js';
-import { applyRetention, restoreMariaDbBackup, writeMariaDbBackup } from '../mariadb-backup.js';
+import { OpsError } from '../context.js';
+import { applyRetention, findLatestBackup, restoreMariaDbBackup, writeMariaDbBackup } from '../mariadb-backup.js';
 
 export const DEFAULT_KEEP_DAYS = 14;
 export const DEFAULT_LOCK_WAIT_SECONDS = 60;
@@ -40,7 +41,8 @@ const restore: Command = {
   args: 'FILE',
   summary: 'check a backup and its manifest, then swap its tables in for the numbering tables (asks first unless --yes)',
   help: [
-    '  FILE                   a .sql.gz written by `backup mariadb` (a bare name is looked up in the backup dir)',
+    '  FILE                   a .sql.gz written by `backup mariadb` (a bare name is looked up in the backup dir;',
+    '                         `latest`: the newest one there)',
     `  --lock-wait-seconds N  how long the swap waits for open transactions on the tables (default ${DEFAULT_LOCK_WAIT_SECONDS})`,
   ].join('\n'),
   options: { 'lock-wait-seconds': { type: 'string' } },
@@ -49,7 +51,12 @@ const restore: Command = {
     const lockWaitSeconds = parsePositiveInt(args.values['lock-wait-seconds'] as string | undefined, '--lock-wait-seconds', DEFAULT_LOCK_WAIT_SECONDS);
     const given = args.positionals[0]!;
     const inBackupDir = join(ctx.backupDir, given);
-    const path = !existsSync(given) && basename(given) === given && existsSync(inBackupDir) ? inBackupDir : resolve(given);
+    let path = !existsSync(given) && basename(given) === given && existsSync(inBackupDir) ? inBackupDir : resolve(given);
+    if (given === 'latest' && !existsSync(given)) {
+      const latest = findLatestBackup(ctx);
+      if (!latest) throw new OpsError(`no backup of ${ctx.model.mariadb.config.database} in ${ctx.backupDir}`);
+      path = latest;
+    }
     return restoreMariaDbBackup(ctx, path, { lockWaitSeconds });
   },
 };
