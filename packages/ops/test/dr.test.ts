@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -68,15 +68,11 @@ describe('ops dr helpers', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ops-dr-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('--from latest picks the newest MariaDB dump and ignores other files', () => {
-    expect(() => latestMariaDbBackup(dir)).toThrow('no MariaDB backup');
-    for (const [name, age] of [['mariadb-numbering-20261120T000000Z.sql.gz', 300], ['mariadb-numbering-20261122T000000Z.sql.gz', 100], ['redis-20261123.tar', 0], ['notes.sql.gz', 0]] as const) {
-      writeFileSync(join(dir, name), 'x');
-      const t = Date.now() / 1000 - age;
-      utimesSync(join(dir, name), t, t);
-    }
-    expect(latestMariaDbBackup(dir)).toBe(join(dir, 'mariadb-numbering-20261122T000000Z.sql.gz'));
-    expect(() => latestMariaDbBackup(join(dir, 'missing'))).toThrow('no backup directory');
+  it('--from latest picks the newest MariaDB dump of this database and ignores other files', () => {
+    const at = contextFrom({ model: ctx.model, secrets: exampleSecrets(), backupDir: dir, io });
+    expect(() => latestMariaDbBackup(at)).toThrow('no MariaDB backup in');
+    for (const name of ['numbering-mariadb-20261120T000000.000Z.sql.gz', 'numbering-mariadb-20261122T000000.000Z.sql.gz', 'other-mariadb-20261123T000000.000Z.sql.gz', 'redis-20261123.tar', 'notes.sql.gz']) writeFileSync(join(dir, name), 'x');
+    expect(latestMariaDbBackup(at)).toBe(join(dir, 'numbering-mariadb-20261122T000000.000Z.sql.gz'));
   });
 
   it('on Kubernetes refuses to restore while a release answers, and names the kubectl command', async () => {

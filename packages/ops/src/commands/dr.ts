@@ -1,10 +1,9 @@
-import { readdirSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { endpointString, type Endpoint } from '@numbering/blueprint';
 import { components, openStack, status as stackStatus, Supervisor, type StackContext } from '@numbering/devstack';
 import { parseCommandArgs, parsePositiveInt, UsageError, type Command } from '../command.js';
 import { OpsError, type OpsContext } from '../context.js';
+import { findLatestBackup } from '../mariadb-backup.js';
 
 /**
  * `ops dr`: the disaster-recovery order of the operations guide as one command. Each step runs
@@ -50,20 +49,11 @@ const STEPS: readonly { step: DrStepName; title: string }[] = [
   { step: 'health', title: 'health checks' },
 ];
 
-/** `--from latest`: the newest MariaDB backup in the backup directory (by modification time). */
-export function latestMariaDbBackup(dir: string): string {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    throw new OpsError(`--from latest: no backup directory ${dir} (run \`pnpm ops backup mariadb\` first, or pass --from FILE)`);
-  }
-  const dumps = names
-    .filter((n) => /^mariadb-.*\.sql\.gz$/.test(n))
-    .map((n) => ({ path: join(dir, n), mtime: statSync(join(dir, n)).mtimeMs }))
-    .sort((a, b) => b.mtime - a.mtime);
-  if (!dumps[0]) throw new OpsError(`--from latest: no MariaDB backup (mariadb-*.sql.gz) in ${dir}`);
-  return dumps[0].path;
+/** `--from latest`: the newest MariaDB backup of this database in the backup directory. */
+export function latestMariaDbBackup(ctx: OpsContext): string {
+  const latest = findLatestBackup(ctx);
+  if (!latest) throw new OpsError(`--from latest: no MariaDB backup in ${ctx.backupDir} (run \`pnpm ops backup mariadb\` first, or pass --from FILE)`);
+  return latest;
 }
 
 function tcpAccepts(e: Endpoint, timeoutMs = 2000): Promise<boolean> {
@@ -258,7 +248,7 @@ export function createDrCommand(lookup: () => readonly Command[]): Command {
     options: { from: { type: 'string' }, 'service-wait': { type: 'string' } },
     async run(ctx, args) {
       const fromArg = args.values.from as string | undefined;
-      const from = fromArg === 'latest' ? latestMariaDbBackup(ctx.backupDir) : fromArg;
+      const from = fromArg === 'latest' ? latestMariaDbBackup(ctx) : fromArg;
       const serviceWaitMs = parsePositiveInt(args.values['service-wait'] as string | undefined, '--service-wait', 600) * 1000;
       if (args.positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])} (the backup goes in --from)`);
       if (from && !ctx.assumeYes && !(await ctx.io.confirm(`Restore ${from} over the ledger of ${ctx.description}? The service is stopped meanwhile.`))) {
