@@ -130,7 +130,7 @@ export function formatAssessment(a: ClusterAssessment): string[] {
     r.usedMemory === undefined ? '-' : r.maxmemory ? `${humanBytes(r.usedMemory)} / ${humanBytes(r.maxmemory)} (${percent(r.usedMemory, r.maxmemory)})` : `${humanBytes(r.usedMemory)} (no maxmemory)`;
   const table = [
     ['node', 'address', 'role', 'follows', 'link', 'slots', 'memory used / max'],
-    ...a.rows.map((r) => [r.name, r.address, r.role === 'unreachable' ? `unreachable (${r.viewRole})` : r.role, r.follows ?? '-', r.link ?? '-', r.slotCount ? `${r.slots} (${r.slotCount})` : '-', memory(r)]),
+    ...a.rows.map((r) => [r.name, r.address, r.role === 'unreachable' ? (r.viewRole ? `unreachable (${r.viewRole})` : 'unreachable') : r.role, r.follows ?? '-', r.link ?? '-', r.slotCount ? `${r.slots} (${r.slotCount})` : '-', memory(r)]),
   ];
   const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
   const lines = [

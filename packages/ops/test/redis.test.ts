@@ -121,6 +121,7 @@ describe('assessCluster (ops redis check)', () => {
     expect(a.problems).toHaveLength(6);
     expect(a.state).toBe('unknown');
     expect(formatAssessment(a).join('\n')).toContain('0/16384 slots');
+    expect(formatAssessment(a)[2]).toMatch(/^redis-0 +127\.0\.0\.1:\d+ +unreachable +- +- +- +-$/);
   });
 });
 
