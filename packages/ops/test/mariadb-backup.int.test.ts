@@ -278,3 +278,31 @@ describe('ops integrity on a damaged ledger', () => {
     expect(existsSync(backup.path)).toBe(true);
   });
 });
+
+describe('ops dr on the devstack', () => {
+  it('stops at integrity on a damaged ledger without touching the service, then recovers it from the latest backup', async () => {
+    const gapKey = counterOf('OPSB');
+    // `--from latest` must bring back this ledger, with every number allocated so far.
+    expect((await ops(['backup', 'mariadb'])).code).toBe(0);
+    await root(`DELETE FROM ${db()}.numbers WHERE counter_key = '${gapKey}' AND sequence = 2;`);
+
+    const refused = await ops(['dr']);
+    console.log(`[ops-int] dr without --from on a damaged ledger:\n${refused.out}`);
+    expect(refused.code).toBe(1);
+    expect(refused.out).toContain('disaster recovery stopped at integrity');
+    expect(refused.out).toMatch(/redis\s+ok/);
+    expect(refused.out).toMatch(/service\s+skipped/);
+
+    const t0 = Date.now();
+    const recovered = await ops(['dr', '--from', 'latest', '--yes']);
+    console.log(`[ops-int] dr --from latest in ${Date.now() - t0} ms:\n${recovered.out}`);
+    expect(recovered.code).toBe(0);
+    for (const step of ['redis', 'database', 'restore', 'integrity', 'service', 'health']) expect(recovered.out).toMatch(new RegExp(`^  ${step}\\s+ok`, 'm'));
+    expect(recovered.out).toContain('disaster recovery complete');
+    expect((await ops(['integrity'])).code).toBe(0);
+    // The service it restarted numbers on from the restored ledger.
+    const before = allocated.filter((a) => a.counterKey === gapKey).length;
+    await allocate('OPSB');
+    expect(allocated.at(-1)!.sequence).toBe(before + 1);
+  });
+});
