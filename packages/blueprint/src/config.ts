@@ -186,7 +186,7 @@ export function parsePlatformConfig(input: Raw): PlatformConfig {
     const key = rawKey.replace(/^numbering:/, '');
     setPath(nested, key.split('.'), value, key, known, problems);
   }
-  if (problems.length) throw new ConfigError(problems);
+  // Unknown keys are left out of `nested`, so the value checks below still run: one error lists both kinds.
   // Value.Default fills leaves only inside objects that exist.
   for (const [k, schema] of Object.entries(PlatformConfigSchema.properties)) {
     if ((schema as { type?: string }).type === 'object') nested[k] ??= {};

@@ -55,6 +55,8 @@ describe('parsePlatformConfig', () => {
 
   it('reports every problem at once', () => {
     expect(problemsOf({ 'canary.weight': 101, 'redis.masters': 1 }).map((p) => p.key).sort()).toEqual(['canary.weight', 'redis.masters']);
+    // A typo and a bad value together are one round trip, not two.
+    expect(problemsOf({ 'canary.wieght': 3, 'canary.weight': 101 }).map((p) => p.key).sort()).toEqual(['canary.weight', 'canary.wieght']);
   });
 
   it('lists the settable keys', () => {
