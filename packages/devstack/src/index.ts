@@ -11,3 +11,4 @@ export * from './daemons/mariadb.js';
 export * from './daemons/etcd.js';
 export * from './daemons/postgres.js';
 export * from './daemons/pgbackrest.js';
+export * from './postgres-client.js';
