@@ -37,6 +37,7 @@ import { childPids, devstackTarget, supervisorRestart } from '../src/targets/dev
  *   d. a broken canary (FAULT_HTTP_500_RATIO) is rolled back by `canary run`;
  *   e. the Patroni leader dies: a new one takes writes through HAProxy within 15 s, no acked row lost.
  * Figures are printed for the CI log; nothing asserts on speed except the promised 15 s failover.
+ * E2E_KEEP_WORKDIR=1 keeps the testbed directory (every daemon's log) after the run.
  */
 
 const WEIGHT = 30;
