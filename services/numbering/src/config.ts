@@ -60,6 +60,12 @@ export class EnvError extends Error {
   }
 }
 
+const PLAIN: Record<string, { pattern: RegExp; what: string }> = {
+  integer: { pattern: /^-?[0-9]+$/, what: 'an integer written in decimal digits' },
+  number: { pattern: /^-?([0-9]+\.?[0-9]*|\.[0-9]+)$/, what: 'a plain decimal number such as 0.25' },
+  boolean: { pattern: /^(true|false)$/, what: 'true or false' },
+};
+
 /** Validates `env` against `schema`; every problem names the variable. Secrets are never echoed. */
 export function parseEnv<S extends TSchema>(schema: S, env: Record<string, string | undefined>): Static<S> {
   const { properties: props, required = [] } = schema as unknown as { properties: Record<string, TSchema & { description?: string; default?: unknown }>; required?: string[] };
@@ -71,6 +77,13 @@ export function parseEnv<S extends TSchema>(schema: S, env: Record<string, strin
       if (prop.default === undefined && required.includes(name)) problems.push({ name, message: `is required (${prop.description ?? 'no description'})` });
       continue;
     }
+    // Value.Convert reads `true` as 1 and `0x1` or `1e3` as numbers (PORT=true would listen on port 1):
+    // numbers and booleans must be written plainly, or they are refused before conversion.
+    const plain = PLAIN[(prop as { type?: string }).type ?? ''];
+    if (plain && !plain.pattern.test(value.trim())) {
+      problems.push({ name, message: `must be ${plain.what}, got ${/PASSWORD|TOKEN/.test(name) ? '(hidden)' : JSON.stringify(value)} (${prop.description ?? ''})` });
+      continue;
+    }
     raw[name] = value;
   }
   const converted = Value.Convert(schema, Value.Default(schema, raw)) as Record<string, unknown>;
@@ -80,11 +93,6 @@ export function parseEnv<S extends TSchema>(schema: S, env: Record<string, strin
     const secret = /PASSWORD|TOKEN/.test(name);
     const got = secret ? '(hidden)' : JSON.stringify(env[name]);
     problems.push({ name, message: `${error.message}, got ${got} (${props[name]?.description ?? ''})` });
-  }
-  // Value.Convert would read FAULT_HTTP_500_RATIO=true as 1 (every API request failing): only a plain decimal counts.
-  const faultRatio = env.FAULT_HTTP_500_RATIO;
-  if ('FAULT_HTTP_500_RATIO' in props && faultRatio && !problems.some((p) => p.name === 'FAULT_HTTP_500_RATIO') && !/^\s*([0-9]+\.?[0-9]*|\.[0-9]+)\s*$/.test(faultRatio)) {
-    problems.push({ name: 'FAULT_HTTP_500_RATIO', message: `must be a plain decimal number from 0 to 1 such as 0.25, got ${JSON.stringify(faultRatio)} (${props.FAULT_HTTP_500_RATIO?.description ?? ''})` });
   }
   if (problems.length === 0) {
     const tz = converted.NUMBERING_TIME_ZONE;

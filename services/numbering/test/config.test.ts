@@ -36,6 +36,13 @@ describe('service environment', () => {
     }
   });
 
+  it('refuses numbers and booleans that are not written plainly, instead of converting them', () => {
+    for (const [name, value] of [['PORT', 'true'], ['DB_POOL_SIZE', '0x10'], ['LOCK_TIMEOUT_MS', '1e3'], ['COALESCE', '1'], ['DB_PORT', '33.06']] as const) {
+      expect(() => loadServiceEnv({ ...serviceEnv, [name]: value }), `${name}=${value}`).toThrow(new RegExp(`${name}: must be`));
+    }
+    expect(loadServiceEnv({ ...serviceEnv, PORT: ' 8080 ' }).PORT).toBe(8080);
+  });
+
   it('derives the Redis lock TTL from LOCK_TIMEOUT_MS unless set', async () => {
     const { redisLockTtlMs } = await import('../src/config.js');
     expect(redisLockTtlMs(loadServiceEnv({ ...serviceEnv, LOCK_TIMEOUT_MS: '2000' }))).toBe(1000);

@@ -50,9 +50,9 @@ describe('FAULT_HTTP_500_RATIO (test-only fault injection)', () => {
     for (const [bad, message] of [
       ['1.5', /FAULT_HTTP_500_RATIO: must be <= 1/],
       ['-0.1', /FAULT_HTTP_500_RATIO: must be >= 0/],
-      ['half', /FAULT_HTTP_500_RATIO: must be number/],
-      ['true', /FAULT_HTTP_500_RATIO: must be a plain decimal number from 0 to 1/],
-      ['0x1', /FAULT_HTTP_500_RATIO: must be a plain decimal number from 0 to 1/],
+      ['half', /FAULT_HTTP_500_RATIO: must be a plain decimal number such as 0.25/],
+      ['true', /FAULT_HTTP_500_RATIO: must be a plain decimal number such as 0.25/],
+      ['0x1', /FAULT_HTTP_500_RATIO: must be a plain decimal number such as 0.25/],
     ] as const) {
       let error: unknown;
       try {
