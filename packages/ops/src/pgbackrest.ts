@@ -11,7 +11,8 @@ import { OpsError, type OpsContext } from './context.js';
  * `ops backup postgres` and `ops restore postgres` on pgBackRest: the repository and every Patroni
  * member are on the devstack machine (the stanza is the Patroni scope; the devstack creates it and
  * archives WAL continuously). A restore never touches the cluster: it rebuilds the data directory of
- * a chosen moment in a new directory and starts it as a standalone PostgreSQL to look at.
+ * a chosen moment in a new directory and starts it as a standalone PostgreSQL to look at (the in-place
+ * restore of the cluster itself, `--in-place`, is pg-restore-in-place.ts).
  */
 
 // ---------- pure parts ----------
@@ -136,9 +137,9 @@ export function pgbackrestTarget(ctx: OpsContext): PgbackrestTarget {
   return { layout, stanza: pgbackrestStanza(ctx.model) };
 }
 
-const lastLines = (r: PgbackrestResult, n = 6) => `${r.stdout}${r.stderr}`.trim().split('\n').filter((l) => !/^\s*$/.test(l)).slice(-n).join('\n');
+export const lastLines = (r: PgbackrestResult, n = 6) => `${r.stdout}${r.stderr}`.trim().split('\n').filter((l) => !/^\s*$/.test(l)).slice(-n).join('\n');
 
-async function pgbackrest(ctx: OpsContext, t: PgbackrestTarget, args: string[], timeoutMs?: number): Promise<PgbackrestResult> {
+export async function pgbackrest(ctx: OpsContext, t: PgbackrestTarget, args: string[], timeoutMs?: number): Promise<PgbackrestResult> {
   return runPgbackrest(ctx.model, t.layout, args, timeoutMs);
 }
 
@@ -187,11 +188,11 @@ export async function backupPostgres(ctx: OpsContext, opts: { type: 'full' | 'di
 // ---------- point-in-time restore into a new directory ----------
 
 /** argv that runs a PostgreSQL program as postgres (PostgreSQL refuses root). */
-function asPostgres(command: string, args: string[]): string[] {
+export function asPostgres(command: string, args: string[]): string[] {
   return process.getuid?.() === 0 ? ['setpriv', `--reuid=${PGBACKREST_USER}`, `--regid=${PGBACKREST_USER}`, '--init-groups', command, ...args] : [command, ...args];
 }
 
-function run(argv: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<PgbackrestResult> {
+export function run(argv: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<PgbackrestResult> {
   const [command, ...args] = argv;
   return new Promise((resolvePromise, reject) => {
     const env: NodeJS.ProcessEnv = {};
@@ -213,7 +214,7 @@ function run(argv: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeo
   });
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((r, reject) => server.once('error', reject).listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
@@ -242,7 +243,7 @@ export interface RestoreResult {
   superuser: string;
 }
 
-const stamp = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(/[-:]/g, '');
+export const stamp = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(/[-:]/g, '');
 
 /** Runs SQL on a server of this machine over TCP as the superuser (psql: no client library needed). */
 export async function psqlOn(ctx: OpsContext, port: number, database: string, sql: string): Promise<{ code: number; out: string }> {
@@ -267,7 +268,7 @@ export async function restorePostgresToTime(ctx: OpsContext, opts: RestoreOption
   const dataDir = resolve(opts.targetDir ?? join(dirname(dirname(members[0]!.dataDir)), `pitr-${stamp(opts.target.ms)}`));
   for (const m of members) {
     if (dataDir === m.dataDir || dataDir.startsWith(`${m.dataDir}/`) || m.dataDir.startsWith(`${dataDir}/`)) {
-      throw new OpsError(`${dataDir} is (or holds) ${m.name}'s data directory; a restore goes into a new directory (the in-place cluster restore is a runbook, see README)`);
+      throw new OpsError(`${dataDir} is (or holds) ${m.name}'s data directory; a restore goes into a new directory (to restore the cluster itself use --in-place)`);
     }
   }
   if (existsSync(dataDir) && readdirSync(dataDir).length > 0) throw new OpsError(`${dataDir} exists and is not empty; choose another --target-dir`);
@@ -303,18 +304,39 @@ export async function restorePostgresToTime(ctx: OpsContext, opts: RestoreOption
 
   const port = opts.port ?? (await freePort());
   const logFile = join(dataDir, 'pitr-postgres.log');
+  const started = await startRecoveryServer(ctx, { dataDir, port, logFile, target: opts.target, timeoutMs: opts.timeoutMs, settings: { archive_mode: 'off', cluster_name: `pitr-${stamp(opts.target.ms)}` } });
+  result.server = { port, logFile, ...started };
+  return result;
+}
+
+export interface RecoveryServerOptions {
+  dataDir: string;
+  port: number;
+  logFile: string;
+  target: RecoveryTarget;
+  timeoutMs: number;
+  /** Settings on top of the standalone ones (archive_mode, archive_command, cluster_name). */
+  settings: Record<string, string>;
+}
+
+/**
+ * Starts PostgreSQL with pg_ctl on a restored data directory as a standalone server (127.0.0.1:port, no
+ * socket, nobody's replica, no synchronous standby, its own pg_hba) and waits until recovery has reached
+ * the target and promoted.
+ */
+export async function startRecoveryServer(ctx: OpsContext, opts: RecoveryServerOptions): Promise<{ stopped?: string; timeline?: number; promotedMs: number }> {
+  const { dataDir, port, logFile } = opts;
   // Patroni's postgresql.conf names the member's port, sockets, pg_hba and synchronous standbys: override all of them.
   const settings = {
     port: String(port),
     listen_addresses: '127.0.0.1',
     unix_socket_directories: '',
-    archive_mode: 'off',
     synchronous_standby_names: '',
     primary_conninfo: '',
     primary_slot_name: '',
     hba_file: join(dataDir, 'pg_hba.conf'),
     ident_file: join(dataDir, 'pg_ident.conf'),
-    cluster_name: `pitr-${stamp(opts.target.ms)}`,
+    ...opts.settings,
   };
   const options = Object.entries(settings).map(([k, v]) => `-c ${k}=${sh(v)}`).join(' ');
   const pgCtl = join(ctx.model.postgres.binDir, 'pg_ctl');
@@ -340,8 +362,7 @@ export async function restorePostgresToTime(ctx: OpsContext, opts: RestoreOption
     await new Promise((r) => setTimeout(r, 200));
   }
   const summary = summarizeRecoveryLog(log());
-  result.server = { port, logFile, ...(summary.stopped ? { stopped: summary.stopped } : {}), ...(summary.timeline ? { timeline: summary.timeline } : {}), promotedMs: Date.now() - startedAt };
-  return result;
+  return { ...(summary.stopped ? { stopped: summary.stopped } : {}), ...(summary.timeline ? { timeline: summary.timeline } : {}), promotedMs: Date.now() - startedAt };
 }
 
 /** The command that stops a restored server, as printed for the operator. */

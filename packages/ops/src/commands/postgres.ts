@@ -1,7 +1,8 @@
 import { parseDuration, parsePositiveInt, UsageError, type Command } from '../command.js';
 import { OpsError, type OpsContext } from '../context.js';
 import { fetchCluster, isPatroniHealthy, isPatroniLeader, planFailover, planSwitchover, postPatroni, reportCluster, type TakeoverPlan } from '../patroni.js';
-import { backupPostgres, formatBackupList, parseRecoveryTarget, restorePostgresToTime, stopCommand } from '../pgbackrest.js';
+import { backupPostgres, formatBackupList, parseRecoveryTarget, restorePostgresToTime, stopCommand, type RecoveryTarget } from '../pgbackrest.js';
+import { README_RUNBOOK, restorePostgresInPlace } from '../pg-restore-in-place.js';
 
 const pgStatus: Command = {
   name: 'pg status',
@@ -100,23 +101,61 @@ const backupPostgresCommand: Command = {
   },
 };
 
+async function restoreInPlace(ctx: OpsContext, target: RecoveryTarget, timeoutMs: number): Promise<number> {
+  const r = await restorePostgresInPlace(ctx, {
+    target,
+    timeoutMs,
+    confirm: async (plan) => {
+      ctx.io.out(
+        `In-place restore of the PostgreSQL cluster on ${ctx.description} (${plan.members.join(', ')}${plan.leader ? `, leader ${plan.leader}` : ', no leader now'}) to ${target.text}, from backup ${plan.backup.label}.`,
+      );
+      ctx.io.out('Every member stops (writes fail meanwhile); everything committed after that time is gone from the cluster. The old data directories are moved aside, not deleted.');
+      if (ctx.assumeYes || (await ctx.io.confirm(`Replace the cluster's data with its state at ${target.text}?`))) return true;
+      ctx.io.err('not confirmed; nothing changed');
+      return false;
+    },
+  });
+  if (!r.confirmed) return 1;
+  for (const a of r.aside) ctx.io.out(`kept ${a.member}'s old data directory: ${a.to}`);
+  ctx.io.out(`removed ${r.removedKeys.length} DCS key(s) (kept config); restored backup ${r.plan.backup.label} into ${r.plan.restoreInto}`);
+  if (r.recovery) ctx.io.out(`recovery: ${r.recovery.stopped ?? 'reached the end of the archived WAL before any later transaction'}; promoted${r.recovery.timeline ? ` to timeline ${r.recovery.timeline}` : ''} ${(r.recovery.promotedMs / 1000).toFixed(1)} s after start`);
+  ctx.io.out(`leader ${r.leader}${r.timeline ? ` on timeline ${r.timeline}` : ''}, ${r.plan.members.length - 1} replica(s) streaming, HAProxy routes to it`);
+  ctx.io.out(`steps: ${r.steps.map((s) => `${s.step} ${(s.ms / 1000).toFixed(1)} s`).join('; ')}`);
+  ctx.io.out(`in-place restore to ${target.text} done in ${(r.totalMs / 1000).toFixed(1)} s`);
+  if (!r.check?.ok) {
+    ctx.io.err(`pgbackrest check failed after the restore: ${r.check?.message}`);
+    return 1;
+  }
+  ctx.io.out('pgbackrest check ok. Run `pnpm ops backup postgres` now: the cluster lives on a new timeline and a backup of it is the clean start for the next PITR.');
+  return 0;
+}
+
 const restorePostgresCommand: Command = {
   name: 'restore postgres',
-  summary: 'point-in-time restore (pgBackRest) into a new directory, started as a standalone PostgreSQL to inspect',
+  summary: 'point-in-time restore (pgBackRest): into a new directory to inspect, or --in-place the devstack cluster itself',
   help: [
     '  --to TIME           recovery target with a zone, e.g. 2026-11-01T03:00:00Z (required)',
     '  --target-dir DIR    new data directory (default <devstack>/postgres/pitr-<time>); must be empty',
     '  --port N            port of the restored server (default: a free one)',
     '  --no-start          restore the files only',
-    '  --timeout D         how long recovery may take (default 10m)',
-    'The cluster is not touched. The in-place cluster restore is a runbook: packages/ops/README.md.',
+    '  --in-place          restore the devstack\'s Patroni cluster itself to TIME: stops every member, clears the',
+    '                      DCS, keeps the old data dirs as <dir>.before-restore-<time>, recovers the first member,',
+    '                      lets Patroni lead it and re-clone the others; asks for confirmation unless --yes',
+    '  --timeout D         how long recovery (and with --in-place each wait) may take (default 10m)',
+    `Without --in-place the cluster is not touched. Other targets than the devstack: ${README_RUNBOOK}.`,
   ].join('\n'),
-  options: { to: { type: 'string' }, 'target-dir': { type: 'string' }, port: { type: 'string' }, 'no-start': { type: 'boolean', default: false }, timeout: { type: 'string' } },
+  options: { to: { type: 'string' }, 'target-dir': { type: 'string' }, port: { type: 'string' }, 'no-start': { type: 'boolean', default: false }, 'in-place': { type: 'boolean', default: false }, timeout: { type: 'string' } },
   async run(ctx, args) {
     const to = args.values.to as string | undefined;
     if (!to) throw new UsageError('--to TIME is required');
     const target = parseRecoveryTarget(to);
     if (target.ms > ctx.now().getTime()) throw new UsageError(`--to ${to} is in the future`);
+    const timeoutMs = parseDuration((args.values.timeout as string | undefined) ?? '10m', '--timeout');
+    if (args.values['in-place']) {
+      const clash = ['target-dir', 'port', 'no-start'].filter((o) => args.values[o] !== undefined && args.values[o] !== false);
+      if (clash.length) throw new UsageError(`--in-place restores the members' own data directories; ${clash.map((o) => `--${o}`).join(', ')} do not apply`);
+      return restoreInPlace(ctx, target, timeoutMs);
+    }
     const port = args.values.port === undefined ? undefined : parsePositiveInt(args.values.port as string, '--port');
     if (port !== undefined && port > 65_535) throw new UsageError(`--port must be at most 65535, got ${port}`);
     const r = await restorePostgresToTime(ctx, {
@@ -124,7 +163,7 @@ const restorePostgresCommand: Command = {
       ...(args.values['target-dir'] ? { targetDir: args.values['target-dir'] as string } : {}),
       ...(port ? { port } : {}),
       start: !args.values['no-start'],
-      timeoutMs: parseDuration((args.values.timeout as string | undefined) ?? '10m', '--timeout'),
+      timeoutMs,
     });
     ctx.io.out(`restored backup ${r.backup.label} into ${r.dataDir} in ${(r.restoreMs / 1000).toFixed(1)} s, recovery target ${target.text}`);
     if (!r.server) {
