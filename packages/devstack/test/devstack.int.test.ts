@@ -79,7 +79,8 @@ describe('devstack up / status / down', () => {
 
     const lines = await waitAllHealthy();
     expect(failing(lines)).toEqual([]);
-    expect(lines.map((l) => l.name)).toEqual(expect.arrayContaining(['redis cluster', 'mariadb', 'postgres ha', 'pgbouncer', 'nginx', 'scrape targets']));
+    expect(lines.map((l) => l.name)).toEqual(expect.arrayContaining(['redis cluster', 'mariadb', 'postgres ha', 'pgbouncer', 'pgbackrest', 'nginx', 'scrape targets']));
+    console.log(`[devstack] ${lines.find((l) => l.name === 'pgbackrest')?.detail}`);
     const targets = await prometheusTargets(ctx);
     const jobs = new Set(targets.map((t) => t.labels.job));
     console.log(`[devstack] ${targets.length} scrape targets up, jobs: ${[...jobs].sort().join(', ')}`);

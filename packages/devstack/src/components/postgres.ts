@@ -1,6 +1,6 @@
 import { etcdClientUrl, etcdHealthy, etcdSpec } from '../daemons/etcd.js';
 import { appCanQuery, haproxySpec, haproxyUp, patroniSpec, pgbouncerSpec, postgresEtcdOptions, postgresHaPaths, postgresUnhealthyReason, preparePostgresHa } from '../daemons/postgres.js';
-import { createPgbackrestStanza } from '../daemons/pgbackrest.js';
+import { createPgbackrestStanza, pgbackrestHealth } from '../daemons/pgbackrest.js';
 import { waitFor } from '../process.js';
 import { programFrom } from './program.js';
 import type { Component, StackContext } from './types.js';
@@ -40,9 +40,11 @@ export const postgresComponent: Component = {
     const reason = await postgresUnhealthyReason(ctx.model, true).catch((e: Error) => e.message);
     const viaBouncer = await appCanQuery(ctx.model, ctx.secrets, pg.pgbouncer.port).catch(() => false);
     const primary = reason === undefined ? (await haproxyPrimaries(ctx))[0] : undefined;
+    const backups = await pgbackrestHealth(ctx.model, postgresHaPaths(ctx.model).pgbackrest).catch((e: Error) => ({ ok: false, detail: e.message }));
     return [
       { name: 'postgres ha', ok: reason === undefined, detail: reason ?? `leader ${primary}, ${pg.members.length - 1} replicas streaming, HAProxy agrees` },
       { name: 'pgbouncer', ok: viaBouncer, detail: `${pg.pgbouncer.host}:${pg.pgbouncer.port} ${viaBouncer ? 'app user can query' : 'app user cannot query'}` },
+      { name: 'pgbackrest', ...backups },
     ];
   },
 };

@@ -102,3 +102,34 @@ export function pgbackrestStanzaExists(model: PlatformModel, layout: PgbackrestL
   const archive = join(layout.repoPath, 'archive', pgbackrestStanza(model));
   return existsSync(archive) && readdirSync(archive).some((f) => f.startsWith('archive.info'));
 }
+
+/**
+ * The status line of `pgbackrest info --output=json`: the stanza exists (code 0, or 2 "no valid
+ * backup" right after `up`, which is normal) and WAL has reached the archive, so a PITR is possible
+ * from the first backup on. Anything else is a problem the line names.
+ */
+export function pgbackrestHealthFromInfo(json: string): { ok: boolean; detail: string } {
+  let stanzas: { name?: string; status?: { code?: number; message?: string }; backup?: { label?: string; type?: string; timestamp?: { stop?: number } }[]; archive?: { min?: string | null; max?: string | null }[] }[];
+  try {
+    stanzas = JSON.parse(json) as typeof stanzas;
+  } catch {
+    return { ok: false, detail: `pgbackrest info printed no JSON: ${json.slice(0, 200)}` };
+  }
+  const stanza = stanzas[0];
+  if (!stanza?.status) return { ok: false, detail: 'pgbackrest info: no stanza' };
+  const { code, message } = stanza.status;
+  const archived = stanza.archive?.find((a) => a.max)?.max;
+  const last = stanza.backup?.at(-1);
+  if (code === 0) {
+    const at = last?.timestamp?.stop ? new Date(last.timestamp.stop * 1000).toISOString().replace('.000Z', 'Z') : '?';
+    return { ok: true, detail: `stanza ${stanza.name}: ${stanza.backup?.length ?? 0} backups, last ${last?.type ?? '?'} ${last?.label ?? ''} at ${at}; WAL archived up to ${archived ?? 'nothing yet'}` };
+  }
+  if (code === 2) return { ok: true, detail: `stanza ${stanza.name}: no backup yet (\`pnpm ops backup postgres\`); WAL archived up to ${archived ?? 'nothing yet'}` };
+  return { ok: false, detail: `stanza ${stanza.name ?? '?'}: ${message ?? `status ${code}`}` };
+}
+
+export async function pgbackrestHealth(model: PlatformModel, layout: PgbackrestLayout): Promise<{ ok: boolean; detail: string }> {
+  const r = await runPgbackrest(model, layout, ['--output=json', 'info'], 30_000);
+  if (r.code !== 0) return { ok: false, detail: `pgbackrest info exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 300)}` };
+  return pgbackrestHealthFromInfo(r.stdout);
+}
