@@ -1,21 +1,19 @@
 import { basename } from 'node:path/posix';
-import * as k8s from '@pulumi/kubernetes';
+import type * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import { canaryNginxConfig, NGINX_HEALTH_PATH, nginxCommand, nginxConfPath } from '../shared/canary.js';
 import {
   clusterService,
   configMap,
+  deployment,
   disruptionBudget,
   drainBeforeStop,
   httpProbe,
   image,
   longRunning,
-  metadata,
-  podLabels,
   podSecurity,
   resources,
   selectorLabels,
-  spreadOverNodes,
   tmpVolume,
   type KubernetesComponentArgs,
 } from './common.js';
@@ -54,43 +52,40 @@ export class KubernetesCanary extends pulumi.ComponentResource {
     const confMap = configMap('nginx-config', 'canary', namespace, { [confFile]: conf }, this);
     const selector = selectorLabels('nginx');
 
-    this.deployment = new k8s.apps.v1.Deployment(
+    this.deployment = deployment(
       'nginx',
+      'canary',
+      namespace,
       {
-        metadata: metadata('nginx', 'canary', namespace),
-        spec: {
-          replicas: Math.max(2, args.replicas),
-          selector: { matchLabels: selector },
-          strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
-          minReadySeconds: 5,
-          template: {
-            metadata: { labels: podLabels('nginx', 'canary', selector), annotations: { 'checksum/config': checksum, 'numbering.io/canary-weight': String(c.weight) } },
-            spec: {
-              securityContext: podSecurity(NGINX_UID),
-              affinity: spreadOverNodes(selector),
-              enableServiceLinks: false,
-              containers: [
-                longRunning({
-                  name: 'nginx',
-                  image: image('service.nginxImage', c.image),
-                  command: nginxCommand(model),
-                  ports: [{ name: 'http', containerPort: c.listen.port }],
-                  volumeMounts: [
-                    { name: 'config', mountPath: nginxConfPath(model), subPath: confFile, readOnly: true },
-                    { name: 'tmp', mountPath: '/tmp' },
-                  ],
-                  readinessProbe: httpProbe(c.listen.port, NGINX_HEALTH_PATH, { periodSeconds: 5 }),
-                  livenessProbe: httpProbe(c.listen.port, NGINX_HEALTH_PATH),
-                  lifecycle: drainBeforeStop,
-                  resources: resources('50m', '32Mi', '128Mi'),
-                }),
+        replicas: Math.max(2, args.replicas),
+        selector,
+        rollout: 'surge',
+        minReadySeconds: 5,
+        annotations: { 'checksum/config': checksum, 'numbering.io/canary-weight': String(c.weight) },
+        podSecurity: podSecurity(NGINX_UID),
+        spreadOverNodes: true,
+        pod: {
+          containers: [
+            longRunning({
+              name: 'nginx',
+              image: image('service.nginxImage', c.image),
+              command: nginxCommand(model),
+              ports: [{ name: 'http', containerPort: c.listen.port }],
+              volumeMounts: [
+                { name: 'config', mountPath: nginxConfPath(model), subPath: confFile, readOnly: true },
+                { name: 'tmp', mountPath: '/tmp' },
               ],
-              volumes: [{ name: 'config', configMap: { name: confMap.metadata.name } }, tmpVolume()],
-            },
-          },
+              readinessProbe: httpProbe(c.listen.port, NGINX_HEALTH_PATH, { periodSeconds: 5 }),
+              livenessProbe: httpProbe(c.listen.port, NGINX_HEALTH_PATH),
+              lifecycle: drainBeforeStop,
+              resources: resources('50m', '32Mi', '128Mi'),
+            }),
+          ],
+          volumes: [{ name: 'config', configMap: { name: confMap.metadata.name } }, tmpVolume()],
         },
       },
-      { parent: this, dependsOn: args.upstreams },
+      this,
+      { dependsOn: args.upstreams },
     );
     this.service = clusterService('nginx', 'canary', namespace, selector, [{ name: 'http', port: CANARY_SERVICE_PORT, targetPort: c.listen.port }], this);
     disruptionBudget('nginx', 'canary', namespace, selector, { minAvailable: 1 }, this);

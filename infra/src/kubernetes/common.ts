@@ -122,6 +122,65 @@ export function longRunning(c: Container & { name: string; image: string; readin
 
 export { selectorLabels };
 
+/**
+ * How a rollout replaces pods. `surge`: each new pod is ready before an old one stops, so capacity
+ * never drops (needs room for one extra pod). `recreate`: the old pod stops first, for one writer on a
+ * ReadWriteOnce volume. Left out: Kubernetes' default rolling update.
+ */
+const ROLLOUTS = {
+  surge: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+  recreate: { type: 'Recreate' },
+} satisfies Record<string, k8s.types.input.apps.v1.DeploymentStrategy>;
+
+type SkeletonPodFields = 'securityContext' | 'affinity' | 'enableServiceLinks';
+
+export interface DeploymentArgs {
+  /** Left out when an HPA owns the count: setting it here would reset the HPA on every `pulumi up`. */
+  replicas?: number;
+  /** Must never change for an existing Deployment; the Services and disruption budgets select the same labels. */
+  selector: Record<string, string>;
+  rollout?: keyof typeof ROLLOUTS;
+  minReadySeconds?: number;
+  /** Extra labels on the Deployment object itself. */
+  labels?: Record<string, string>;
+  /** The pod template's labels, when they are not `podLabels(name, component, selector)` (releases of one app). */
+  podLabels?: Record<string, string>;
+  /** The pod template's annotations: checksums of the files the pods read, so a change rolls them. */
+  annotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  podSecurity: PodSecurityContext;
+  /** Prefer one pod per node (Deployments with several replicas). */
+  spreadOverNodes?: boolean;
+  /** The rest of the pod spec: containers, volumes, service account, grace period (the skeleton's fields are set above). */
+  pod: Omit<k8s.types.input.core.v1.PodSpec, SkeletonPodFields> & Partial<Record<SkeletonPodFields, never>>;
+}
+
+/** A Deployment with the platform's skeleton: labels, selector, pod security, no service-link env. */
+export function deployment(name: string, component: string, namespace: pulumi.Input<string>, args: DeploymentArgs, parent: pulumi.Resource, opts: pulumi.CustomResourceOptions = {}): k8s.apps.v1.Deployment {
+  const { selector } = args;
+  return new k8s.apps.v1.Deployment(
+    name,
+    {
+      metadata: metadata(name, component, namespace, { labels: args.labels }),
+      spec: {
+        ...(args.replicas === undefined ? {} : { replicas: args.replicas }),
+        selector: { matchLabels: selector },
+        ...(args.rollout ? { strategy: ROLLOUTS[args.rollout] } : {}),
+        ...(args.minReadySeconds === undefined ? {} : { minReadySeconds: args.minReadySeconds }),
+        template: {
+          metadata: { labels: args.podLabels ?? podLabels(name, component, selector), ...(args.annotations ? { annotations: args.annotations } : {}) },
+          spec: {
+            securityContext: args.podSecurity,
+            ...(args.spreadOverNodes ? { affinity: spreadOverNodes(selector) } : {}),
+            enableServiceLinks: false,
+            ...args.pod,
+          },
+        },
+      },
+    },
+    { parent, ...opts },
+  );
+}
+
 /** Where backup CronJobs (the PostgreSQL dump, the ops backups) write, on their own PVC. */
 export const BACKUP_DIR = '/backup';
 

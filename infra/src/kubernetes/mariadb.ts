@@ -9,6 +9,7 @@ import {
   clusterService,
   configMap,
   containerSecurity,
+  deployment,
   execProbe,
   headlessService,
   httpProbe,
@@ -129,36 +130,32 @@ export class KubernetesMariaDb extends pulumi.ComponentResource {
 
     const exporterSelector = selectorLabels('mysqld-exporter');
     const exporterCnf = secret('mysqld-exporter', 'mariadb', namespace, secrets.apply((s) => ({ 'my.cnf': renderMysqldExporterCnf(model, s) })), this);
-    this.exporter = new k8s.apps.v1.Deployment(
+    this.exporter = deployment(
       'mysqld-exporter',
+      'mariadb',
+      namespace,
       {
-        metadata: metadata('mysqld-exporter', 'mariadb', namespace),
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: exporterSelector },
-          template: {
-            metadata: { labels: podLabels('mysqld-exporter', 'mariadb', exporterSelector) },
-            spec: {
-              securityContext: podSecurity(NOBODY),
-              enableServiceLinks: false,
-              containers: [
-                longRunning({
-                  name: 'mysqld-exporter',
-                  image: image('mariadb.exporterImage', m.config.exporterImage),
-                  args: [`--config.my-cnf=${MARIADB_PATHS.exporterCnf}`, `--web.listen-address=:${m.exporter.port}`],
-                  ports: [{ name: 'metrics', containerPort: m.exporter.port }],
-                  volumeMounts: [{ name: 'cnf', mountPath: dirname(MARIADB_PATHS.exporterCnf), readOnly: true }],
-                  readinessProbe: httpProbe(m.exporter.port, EXPORTER_HEALTH_PATH.mysqld),
-                  livenessProbe: httpProbe(m.exporter.port, EXPORTER_HEALTH_PATH.mysqld),
-                  resources: resources('20m', '32Mi', '64Mi'),
-                }),
-              ],
-              volumes: [{ name: 'cnf', secret: { secretName: exporterCnf.metadata.name, defaultMode: 0o440 } }],
-            },
-          },
+        replicas: 1,
+        selector: exporterSelector,
+        podSecurity: podSecurity(NOBODY),
+        pod: {
+          containers: [
+            longRunning({
+              name: 'mysqld-exporter',
+              image: image('mariadb.exporterImage', m.config.exporterImage),
+              args: [`--config.my-cnf=${MARIADB_PATHS.exporterCnf}`, `--web.listen-address=:${m.exporter.port}`],
+              ports: [{ name: 'metrics', containerPort: m.exporter.port }],
+              volumeMounts: [{ name: 'cnf', mountPath: dirname(MARIADB_PATHS.exporterCnf), readOnly: true }],
+              readinessProbe: httpProbe(m.exporter.port, EXPORTER_HEALTH_PATH.mysqld),
+              livenessProbe: httpProbe(m.exporter.port, EXPORTER_HEALTH_PATH.mysqld),
+              resources: resources('20m', '32Mi', '64Mi'),
+            }),
+          ],
+          volumes: [{ name: 'cnf', secret: { secretName: exporterCnf.metadata.name, defaultMode: 0o440 } }],
         },
       },
-      { parent: this, dependsOn: [this.statefulSet] },
+      this,
+      { dependsOn: [this.statefulSet] },
     );
     clusterService('mysqld-exporter', 'mariadb', namespace, exporterSelector, [{ name: 'metrics', port: m.exporter.port }], this);
 

@@ -7,11 +7,11 @@ import { alertmanagerArgs, grafanaDashboardFiles, grafanaEnv, MONITORING_HEALTH,
 import {
   clusterService,
   configMap,
+  deployment,
   httpProbe,
   image,
   longRunning,
   metadata,
-  podLabels,
   podSecurity,
   resources,
   secret,
@@ -76,46 +76,43 @@ export class KubernetesMonitoring extends pulumi.ComponentResource {
       { parent: this },
     );
     const promSelector = selectorLabels('prometheus');
-    this.prometheus = new k8s.apps.v1.Deployment(
+    this.prometheus = deployment(
       'prometheus',
+      'monitoring',
+      namespace,
       {
-        metadata: metadata('prometheus', 'monitoring', namespace),
-        spec: {
-          replicas: 1,
-          // One writer on a ReadWriteOnce volume: the old pod must release it before the new one starts.
-          strategy: { type: 'Recreate' },
-          selector: { matchLabels: promSelector },
-          template: {
-            metadata: { labels: podLabels('prometheus', 'monitoring', promSelector), annotations: { 'checksum/config': checksum(...Object.values(promFiles)) } },
-            spec: {
-              serviceAccountName: account.metadata.name,
-              securityContext: podSecurity(NOBODY),
-              enableServiceLinks: false,
-              containers: [
-                longRunning({
-                  name: 'prometheus',
-                  image: image('monitoring.prometheusImage', cfg.prometheusImage),
-                  args: prometheusArgs(model),
-                  ports: [{ name: 'http', containerPort: mon.prometheus.port }],
-                  volumeMounts: [
-                    { name: 'config', mountPath: mon.prometheus.configDir, readOnly: true },
-                    { name: 'data', mountPath: mon.prometheus.dataDir },
-                  ],
-                  readinessProbe: httpProbe(mon.prometheus.port, MONITORING_HEALTH.prometheus.ready),
-                  livenessProbe: httpProbe(mon.prometheus.port, MONITORING_HEALTH.prometheus.live, { failureThreshold: 6 }),
-                  startupProbe: httpProbe(mon.prometheus.port, MONITORING_HEALTH.prometheus.ready, { failureThreshold: 60 }),
-                  resources: resources('200m', '512Mi', '2Gi'),
-                }),
+        replicas: 1,
+        selector: promSelector,
+        // One writer on a ReadWriteOnce volume: the old pod must release it before the new one starts.
+        rollout: 'recreate',
+        annotations: { 'checksum/config': checksum(...Object.values(promFiles)) },
+        podSecurity: podSecurity(NOBODY),
+        pod: {
+          serviceAccountName: account.metadata.name,
+          containers: [
+            longRunning({
+              name: 'prometheus',
+              image: image('monitoring.prometheusImage', cfg.prometheusImage),
+              args: prometheusArgs(model),
+              ports: [{ name: 'http', containerPort: mon.prometheus.port }],
+              volumeMounts: [
+                { name: 'config', mountPath: mon.prometheus.configDir, readOnly: true },
+                { name: 'data', mountPath: mon.prometheus.dataDir },
               ],
-              volumes: [
-                { name: 'config', configMap: { name: promMap.metadata.name } },
-                { name: 'data', persistentVolumeClaim: { claimName: promData.metadata.name } },
-              ],
-            },
-          },
+              readinessProbe: httpProbe(mon.prometheus.port, MONITORING_HEALTH.prometheus.ready),
+              livenessProbe: httpProbe(mon.prometheus.port, MONITORING_HEALTH.prometheus.live, { failureThreshold: 6 }),
+              startupProbe: httpProbe(mon.prometheus.port, MONITORING_HEALTH.prometheus.ready, { failureThreshold: 60 }),
+              resources: resources('200m', '512Mi', '2Gi'),
+            }),
+          ],
+          volumes: [
+            { name: 'config', configMap: { name: promMap.metadata.name } },
+            { name: 'data', persistentVolumeClaim: { claimName: promData.metadata.name } },
+          ],
         },
       },
-      { parent: this, dependsOn: [binding] },
+      this,
+      { dependsOn: [binding] },
     );
     clusterService('prometheus', 'monitoring', namespace, promSelector, [{ name: 'http', port: mon.prometheus.port }], this);
 
@@ -128,43 +125,39 @@ export class KubernetesMonitoring extends pulumi.ComponentResource {
       { parent: this },
     );
     const amSelector = selectorLabels('alertmanager');
-    this.alertmanager = new k8s.apps.v1.Deployment(
+    this.alertmanager = deployment(
       'alertmanager',
+      'monitoring',
+      namespace,
       {
-        metadata: metadata('alertmanager', 'monitoring', namespace),
-        spec: {
-          replicas: 1,
-          strategy: { type: 'Recreate' },
-          selector: { matchLabels: amSelector },
-          template: {
-            metadata: { labels: podLabels('alertmanager', 'monitoring', amSelector), annotations: { 'checksum/config': pulumi.unsecret(amConfig.apply((c) => checksum(c))) } },
-            spec: {
-              securityContext: podSecurity(NOBODY),
-              enableServiceLinks: false,
-              containers: [
-                longRunning({
-                  name: 'alertmanager',
-                  image: image('monitoring.alertmanagerImage', cfg.alertmanagerImage),
-                  args: alertmanagerArgs(model),
-                  ports: [{ name: 'http', containerPort: mon.alertmanager.port }],
-                  volumeMounts: [
-                    { name: 'config', mountPath: MONITORING_PATHS.alertmanagerDir, readOnly: true },
-                    { name: 'data', mountPath: mon.alertmanager.dataDir },
-                  ],
-                  readinessProbe: httpProbe(mon.alertmanager.port, MONITORING_HEALTH.alertmanager.ready),
-                  livenessProbe: httpProbe(mon.alertmanager.port, MONITORING_HEALTH.alertmanager.live),
-                  resources: resources('20m', '64Mi', '256Mi'),
-                }),
+        replicas: 1,
+        selector: amSelector,
+        rollout: 'recreate',
+        annotations: { 'checksum/config': pulumi.unsecret(amConfig.apply((c) => checksum(c))) },
+        podSecurity: podSecurity(NOBODY),
+        pod: {
+          containers: [
+            longRunning({
+              name: 'alertmanager',
+              image: image('monitoring.alertmanagerImage', cfg.alertmanagerImage),
+              args: alertmanagerArgs(model),
+              ports: [{ name: 'http', containerPort: mon.alertmanager.port }],
+              volumeMounts: [
+                { name: 'config', mountPath: MONITORING_PATHS.alertmanagerDir, readOnly: true },
+                { name: 'data', mountPath: mon.alertmanager.dataDir },
               ],
-              volumes: [
-                { name: 'config', secret: { secretName: amSecret.metadata.name, defaultMode: 0o440 } },
-                { name: 'data', persistentVolumeClaim: { claimName: amData.metadata.name } },
-              ],
-            },
-          },
+              readinessProbe: httpProbe(mon.alertmanager.port, MONITORING_HEALTH.alertmanager.ready),
+              livenessProbe: httpProbe(mon.alertmanager.port, MONITORING_HEALTH.alertmanager.live),
+              resources: resources('20m', '64Mi', '256Mi'),
+            }),
+          ],
+          volumes: [
+            { name: 'config', secret: { secretName: amSecret.metadata.name, defaultMode: 0o440 } },
+            { name: 'data', persistentVolumeClaim: { claimName: amData.metadata.name } },
+          ],
         },
       },
-      { parent: this },
+      this,
     );
     clusterService('alertmanager', 'monitoring', namespace, amSelector, [{ name: 'http', port: mon.alertmanager.port }], this);
 
@@ -179,55 +172,49 @@ export class KubernetesMonitoring extends pulumi.ComponentResource {
     const dashboardsMap = configMap('grafana-dashboards', 'monitoring', namespace, dashboards, this);
     const admin = secret('grafana-admin', 'monitoring', namespace, args.grafanaAdminPassword.apply((p) => ({ [basename(MONITORING_PATHS.grafanaAdminPasswordFile)]: p })), this);
     const grafanaSelector = selectorLabels('grafana');
-    this.grafana = new k8s.apps.v1.Deployment(
+    this.grafana = deployment(
       'grafana',
+      'monitoring',
+      namespace,
       {
-        metadata: metadata('grafana', 'monitoring', namespace),
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: grafanaSelector },
-          template: {
-            metadata: {
-              labels: podLabels('grafana', 'monitoring', grafanaSelector),
-              annotations: { 'checksum/config': checksum(provisioning.datasources, provisioning.dashboardProvider, ...Object.keys(dashboards).sort().map((k) => dashboards[k]!)) },
-            },
-            spec: {
-              securityContext: podSecurity(GRAFANA_UID),
-              enableServiceLinks: false,
-              containers: [
-                longRunning({
-                  name: 'grafana',
-                  image: image('monitoring.grafanaImage', cfg.grafanaImage),
-                  env: Object.entries(grafanaEnv(model)).map(([name, value]) => ({ name, value })),
-                  ports: [{ name: 'http', containerPort: mon.grafana.port }],
-                  volumeMounts: [
-                    { name: 'datasources', mountPath: dirname(MONITORING_PATHS.grafanaDatasources), readOnly: true },
-                    { name: 'dashboard-provider', mountPath: dirname(MONITORING_PATHS.grafanaDashboardProvider), readOnly: true },
-                    { name: 'dashboards', mountPath: MONITORING_PATHS.grafanaDashboards, readOnly: true },
-                    { name: 'admin', mountPath: dirname(MONITORING_PATHS.grafanaAdminPasswordFile), readOnly: true },
-                    { name: 'data', mountPath: '/var/lib/grafana' },
-                    { name: 'logs', mountPath: '/var/log/grafana' },
-                    { name: 'tmp', mountPath: '/tmp' },
-                  ],
-                  readinessProbe: httpProbe(mon.grafana.port, MONITORING_HEALTH.grafana.ready),
-                  livenessProbe: httpProbe(mon.grafana.port, MONITORING_HEALTH.grafana.live, { initialDelaySeconds: 30 }),
-                  resources: resources('50m', '128Mi', '512Mi'),
-                }),
+        replicas: 1,
+        selector: grafanaSelector,
+        annotations: { 'checksum/config': checksum(provisioning.datasources, provisioning.dashboardProvider, ...Object.keys(dashboards).sort().map((k) => dashboards[k]!)) },
+        podSecurity: podSecurity(GRAFANA_UID),
+        pod: {
+          containers: [
+            longRunning({
+              name: 'grafana',
+              image: image('monitoring.grafanaImage', cfg.grafanaImage),
+              env: Object.entries(grafanaEnv(model)).map(([name, value]) => ({ name, value })),
+              ports: [{ name: 'http', containerPort: mon.grafana.port }],
+              volumeMounts: [
+                { name: 'datasources', mountPath: dirname(MONITORING_PATHS.grafanaDatasources), readOnly: true },
+                { name: 'dashboard-provider', mountPath: dirname(MONITORING_PATHS.grafanaDashboardProvider), readOnly: true },
+                { name: 'dashboards', mountPath: MONITORING_PATHS.grafanaDashboards, readOnly: true },
+                { name: 'admin', mountPath: dirname(MONITORING_PATHS.grafanaAdminPasswordFile), readOnly: true },
+                { name: 'data', mountPath: '/var/lib/grafana' },
+                { name: 'logs', mountPath: '/var/log/grafana' },
+                { name: 'tmp', mountPath: '/tmp' },
               ],
-              volumes: [
-                { name: 'datasources', configMap: { name: datasourcesMap.metadata.name } },
-                { name: 'dashboard-provider', configMap: { name: providerMap.metadata.name } },
-                { name: 'dashboards', configMap: { name: dashboardsMap.metadata.name } },
-                { name: 'admin', secret: { secretName: admin.metadata.name, defaultMode: 0o440 } },
-                { name: 'data', emptyDir: { sizeLimit: '1Gi' } },
-                { name: 'logs', emptyDir: { sizeLimit: '256Mi' } },
-                tmpVolume(),
-              ],
-            },
-          },
+              readinessProbe: httpProbe(mon.grafana.port, MONITORING_HEALTH.grafana.ready),
+              livenessProbe: httpProbe(mon.grafana.port, MONITORING_HEALTH.grafana.live, { initialDelaySeconds: 30 }),
+              resources: resources('50m', '128Mi', '512Mi'),
+            }),
+          ],
+          volumes: [
+            { name: 'datasources', configMap: { name: datasourcesMap.metadata.name } },
+            { name: 'dashboard-provider', configMap: { name: providerMap.metadata.name } },
+            { name: 'dashboards', configMap: { name: dashboardsMap.metadata.name } },
+            { name: 'admin', secret: { secretName: admin.metadata.name, defaultMode: 0o440 } },
+            { name: 'data', emptyDir: { sizeLimit: '1Gi' } },
+            { name: 'logs', emptyDir: { sizeLimit: '256Mi' } },
+            tmpVolume(),
+          ],
         },
       },
-      { parent: this, dependsOn: [this.prometheus] },
+      this,
+      { dependsOn: [this.prometheus] },
     );
     clusterService('grafana', 'monitoring', namespace, grafanaSelector, [{ name: 'http', port: mon.grafana.port }], this);
 

@@ -6,6 +6,7 @@ import { MIGRATE_COMMAND, migrationRelease, releaseImages, SERVICE_HEALTH } from
 import {
   clusterService,
   containerSecurity,
+  deployment,
   disruptionBudget,
   drainBeforeStop,
   httpProbe,
@@ -16,7 +17,6 @@ import {
   resources,
   secret,
   selectorLabels,
-  spreadOverNodes,
   tmpVolume,
   type KubernetesComponentArgs,
 } from './common.js';
@@ -91,49 +91,46 @@ export class KubernetesNumberingService extends pulumi.ComponentResource {
       const envValues = secrets.apply((s) => serviceEnvironment(model, r, s));
       const env = secret(`${r.name}-env`, 'service', namespace, envValues, this);
       const stable = r.release === 'stable';
-      const deployment = new k8s.apps.v1.Deployment(
+      const workload = deployment(
         r.name,
+        'service',
+        namespace,
         {
-          metadata: metadata(r.name, 'service', namespace, { labels: { 'numbering.io/release': r.release, 'numbering.io/version': r.version } }),
-          spec: {
-            // The stable release's replica count belongs to its HPA; setting it here would reset it on every `pulumi up`.
-            ...(stable ? {} : { replicas: model.service.replicas }),
-            selector: { matchLabels: selector },
-            strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
-            template: {
-              metadata: {
-                labels: { ...podLabels('numbering', 'service', selector), 'numbering.io/version': r.version },
-                annotations: { 'checksum/env': pulumi.unsecret(envValues.apply((e) => checksum(JSON.stringify(e)))) },
-              },
-              spec: {
-                securityContext: podSecurity(SERVICE_UID),
-                affinity: spreadOverNodes(selector),
-                enableServiceLinks: false,
-                terminationGracePeriodSeconds: 30,
-                containers: [
-                  longRunning({
-                    name: 'numbering',
-                    image: r.image,
-                    envFrom: [{ secretRef: { name: env.metadata.name } }],
-                    ports: [{ name: 'http', containerPort: r.port }],
-                    volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
-                    startupProbe: httpProbe(r.port, SERVICE_HEALTH.live, { periodSeconds: 2, failureThreshold: 30 }),
-                    readinessProbe: httpProbe(r.port, SERVICE_HEALTH.ready, { periodSeconds: 5 }),
-                    livenessProbe: httpProbe(r.port, SERVICE_HEALTH.live),
-                    lifecycle: drainBeforeStop,
-                    resources: resources('200m', '128Mi', '384Mi'),
-                  }),
-                ],
-                volumes: [tmpVolume()],
-              },
-            },
+          labels: { 'numbering.io/release': r.release, 'numbering.io/version': r.version },
+          // The stable release's replica count belongs to its HPA; setting it here would reset it on every `pulumi up`.
+          ...(stable ? {} : { replicas: model.service.replicas }),
+          selector,
+          rollout: 'surge',
+          // Both releases are pods of the one app `numbering`; the release label tells them apart.
+          podLabels: { ...podLabels('numbering', 'service', selector), 'numbering.io/version': r.version },
+          annotations: { 'checksum/env': pulumi.unsecret(envValues.apply((e) => checksum(JSON.stringify(e)))) },
+          podSecurity: podSecurity(SERVICE_UID),
+          spreadOverNodes: true,
+          pod: {
+            terminationGracePeriodSeconds: 30,
+            containers: [
+              longRunning({
+                name: 'numbering',
+                image: r.image,
+                envFrom: [{ secretRef: { name: env.metadata.name } }],
+                ports: [{ name: 'http', containerPort: r.port }],
+                volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+                startupProbe: httpProbe(r.port, SERVICE_HEALTH.live, { periodSeconds: 2, failureThreshold: 30 }),
+                readinessProbe: httpProbe(r.port, SERVICE_HEALTH.ready, { periodSeconds: 5 }),
+                livenessProbe: httpProbe(r.port, SERVICE_HEALTH.live),
+                lifecycle: drainBeforeStop,
+                resources: resources('200m', '128Mi', '384Mi'),
+              }),
+            ],
+            volumes: [tmpVolume()],
           },
         },
-        { parent: this, dependsOn: [this.migration] },
+        this,
+        { dependsOn: [this.migration] },
       );
       const service = clusterService(r.name, 'service', namespace, selector, [{ name: 'http', port: r.port }], this);
       disruptionBudget(r.name, 'service', namespace, selector, { maxUnavailable: 1 }, this);
-      return { deployment, service };
+      return { deployment: workload, service };
     };
     const [stable, canary] = model.service.releases;
     const s = release(stable);

@@ -16,6 +16,7 @@ import { PATRONI_HEALTH, PGBOUNCER_UID, POSTGRES_GID, POSTGRES_PATHS, POSTGRES_U
 import {
   clusterService,
   configMap,
+  deployment,
   disruptionBudget,
   drainBeforeStop,
   headlessService,
@@ -177,42 +178,39 @@ export class KubernetesPostgresHa extends pulumi.ComponentResource {
     const haproxyCfg = renderHaproxyConfig(model);
     const haproxyMap = configMap('haproxy-config', 'postgres', namespace, { [basename(POSTGRES_PATHS.haproxyConfig)]: haproxyCfg }, this);
     const haproxySelector = selectorLabels('haproxy');
-    this.haproxy = new k8s.apps.v1.Deployment(
+    this.haproxy = deployment(
       'haproxy',
+      'postgres',
+      namespace,
       {
-        metadata: metadata('haproxy', 'postgres', namespace),
-        spec: {
-          replicas: 2,
-          selector: { matchLabels: haproxySelector },
-          strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
-          template: {
-            metadata: { labels: podLabels('haproxy', 'postgres', haproxySelector), annotations: { 'checksum/config': checksum(haproxyCfg) } },
-            spec: {
-              securityContext: podSecurity(HAPROXY_UID),
-              affinity: spreadOverNodes(haproxySelector),
-              enableServiceLinks: false,
-              containers: [
-                longRunning({
-                  name: 'haproxy',
-                  image: image('postgres.haproxyImage', pg.config.haproxyImage),
-                  ports: [
-                    { name: 'primary', containerPort: pg.haproxy.primaryPort },
-                    { name: 'replicas', containerPort: pg.haproxy.replicaPort },
-                    { name: 'stats', containerPort: pg.haproxy.statsPort },
-                  ],
-                  volumeMounts: [{ name: 'config', mountPath: POSTGRES_PATHS.haproxyConfig, subPath: basename(POSTGRES_PATHS.haproxyConfig), readOnly: true }, { name: 'tmp', mountPath: '/tmp' }],
-                  readinessProbe: httpProbe(pg.haproxy.statsPort, '/'),
-                  livenessProbe: httpProbe(pg.haproxy.statsPort, '/'),
-                  lifecycle: drainBeforeStop,
-                  resources: resources('50m', '64Mi', '128Mi'),
-                }),
+        replicas: 2,
+        selector: haproxySelector,
+        rollout: 'surge',
+        annotations: { 'checksum/config': checksum(haproxyCfg) },
+        podSecurity: podSecurity(HAPROXY_UID),
+        spreadOverNodes: true,
+        pod: {
+          containers: [
+            longRunning({
+              name: 'haproxy',
+              image: image('postgres.haproxyImage', pg.config.haproxyImage),
+              ports: [
+                { name: 'primary', containerPort: pg.haproxy.primaryPort },
+                { name: 'replicas', containerPort: pg.haproxy.replicaPort },
+                { name: 'stats', containerPort: pg.haproxy.statsPort },
               ],
-              volumes: [{ name: 'config', configMap: { name: haproxyMap.metadata.name } }, tmpVolume()],
-            },
-          },
+              volumeMounts: [{ name: 'config', mountPath: POSTGRES_PATHS.haproxyConfig, subPath: basename(POSTGRES_PATHS.haproxyConfig), readOnly: true }, { name: 'tmp', mountPath: '/tmp' }],
+              readinessProbe: httpProbe(pg.haproxy.statsPort, '/'),
+              livenessProbe: httpProbe(pg.haproxy.statsPort, '/'),
+              lifecycle: drainBeforeStop,
+              resources: resources('50m', '64Mi', '128Mi'),
+            }),
+          ],
+          volumes: [{ name: 'config', configMap: { name: haproxyMap.metadata.name } }, tmpVolume()],
         },
       },
-      { parent: this, dependsOn: [this.statefulSet] },
+      this,
+      { dependsOn: [this.statefulSet] },
     );
     clusterService(
       'haproxy',
@@ -233,50 +231,44 @@ export class KubernetesPostgresHa extends pulumi.ComponentResource {
     const userlist = secrets.apply((s) => renderPgbouncerUserlist(model, s));
     const userlistSecret = secret('pgbouncer-userlist', 'postgres', namespace, userlist.apply((u) => ({ [basename(pg.pgbouncer.authFile)]: u })), this);
     const bouncerSelector = selectorLabels('pgbouncer');
-    this.pgbouncer = new k8s.apps.v1.Deployment(
+    this.pgbouncer = deployment(
       'pgbouncer',
+      'postgres',
+      namespace,
       {
-        metadata: metadata('pgbouncer', 'postgres', namespace),
-        spec: {
-          replicas: 2,
-          selector: { matchLabels: bouncerSelector },
-          strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
-          template: {
-            metadata: {
-              labels: podLabels('pgbouncer', 'postgres', bouncerSelector),
-              annotations: { 'checksum/config': pulumi.unsecret(userlist.apply((u) => checksum(ini, u))) },
-            },
-            spec: {
-              securityContext: podSecurity(PGBOUNCER_UID),
-              affinity: spreadOverNodes(bouncerSelector),
-              enableServiceLinks: false,
-              containers: [
-                longRunning({
-                  name: 'pgbouncer',
-                  image: image('postgres.pgbouncerImage', pg.config.pgbouncerImage),
-                  command: [POSTGRES_PATHS.pgbouncerBinary, POSTGRES_PATHS.pgbouncerIni],
-                  ports: [{ name: 'pgbouncer', containerPort: pg.pgbouncer.port }],
-                  volumeMounts: [
-                    { name: 'ini', mountPath: POSTGRES_PATHS.pgbouncerIni, subPath: basename(POSTGRES_PATHS.pgbouncerIni), readOnly: true },
-                    { name: 'userlist', mountPath: pg.pgbouncer.authFile, subPath: basename(pg.pgbouncer.authFile), readOnly: true },
-                    { name: 'tmp', mountPath: '/tmp' },
-                  ],
-                  readinessProbe: tcpProbe(pg.pgbouncer.port),
-                  livenessProbe: tcpProbe(pg.pgbouncer.port),
-                  lifecycle: drainBeforeStop,
-                  resources: resources('50m', '32Mi', '128Mi'),
-                }),
+        replicas: 2,
+        selector: bouncerSelector,
+        rollout: 'surge',
+        annotations: { 'checksum/config': pulumi.unsecret(userlist.apply((u) => checksum(ini, u))) },
+        podSecurity: podSecurity(PGBOUNCER_UID),
+        spreadOverNodes: true,
+        pod: {
+          containers: [
+            longRunning({
+              name: 'pgbouncer',
+              image: image('postgres.pgbouncerImage', pg.config.pgbouncerImage),
+              command: [POSTGRES_PATHS.pgbouncerBinary, POSTGRES_PATHS.pgbouncerIni],
+              ports: [{ name: 'pgbouncer', containerPort: pg.pgbouncer.port }],
+              volumeMounts: [
+                { name: 'ini', mountPath: POSTGRES_PATHS.pgbouncerIni, subPath: basename(POSTGRES_PATHS.pgbouncerIni), readOnly: true },
+                { name: 'userlist', mountPath: pg.pgbouncer.authFile, subPath: basename(pg.pgbouncer.authFile), readOnly: true },
+                { name: 'tmp', mountPath: '/tmp' },
               ],
-              volumes: [
-                { name: 'ini', configMap: { name: iniMap.metadata.name } },
-                { name: 'userlist', secret: { secretName: userlistSecret.metadata.name, defaultMode: 0o440 } },
-                tmpVolume(),
-              ],
-            },
-          },
+              readinessProbe: tcpProbe(pg.pgbouncer.port),
+              livenessProbe: tcpProbe(pg.pgbouncer.port),
+              lifecycle: drainBeforeStop,
+              resources: resources('50m', '32Mi', '128Mi'),
+            }),
+          ],
+          volumes: [
+            { name: 'ini', configMap: { name: iniMap.metadata.name } },
+            { name: 'userlist', secret: { secretName: userlistSecret.metadata.name, defaultMode: 0o440 } },
+            tmpVolume(),
+          ],
         },
       },
-      { parent: this, dependsOn: [this.haproxy] },
+      this,
+      { dependsOn: [this.haproxy] },
     );
     clusterService('pgbouncer', 'postgres', namespace, bouncerSelector, [{ name: 'pgbouncer', port: pg.pgbouncer.port }], this);
     disruptionBudget('pgbouncer', 'postgres', namespace, bouncerSelector, { minAvailable: 1 }, this);

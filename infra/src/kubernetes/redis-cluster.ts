@@ -6,6 +6,7 @@ import { EXPORTER_HEALTH_PATH, redisExporterEnv } from '../shared/exporters.js';
 import { REDIS_CLUSTER_INIT_NAME, REDIS_CLUSTER_INIT_SCRIPT } from '../shared/redis-cluster-init.js';
 import {
   containerSecurity,
+  deployment,
   disruptionBudget,
   execProbe,
   headlessService,
@@ -165,34 +166,30 @@ export class KubernetesRedisCluster extends pulumi.ComponentResource {
     );
 
     const exporterSelector = selectorLabels('redis-exporter');
-    this.exporter = new k8s.apps.v1.Deployment(
+    this.exporter = deployment(
       'redis-exporter',
+      'redis',
+      namespace,
       {
-        metadata: metadata('redis-exporter', 'redis', namespace),
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: exporterSelector },
-          template: {
-            metadata: { labels: podLabels('redis-exporter', 'redis', exporterSelector) },
-            spec: {
-              securityContext: podSecurity(EXPORTER_UID),
-              enableServiceLinks: false,
-              containers: [
-                longRunning({
-                  name: 'redis-exporter',
-                  image: image('monitoring.redisExporterImage', model.monitoring.config.redisExporterImage),
-                  env: [...Object.entries(redisExporterEnv(model)).map(([k, value]) => ({ name: k, value })), secretEnv('REDIS_PASSWORD', credentials.metadata.name, 'exporter')],
-                  ports: [{ name: 'metrics', containerPort: r.exporter.port }],
-                  readinessProbe: httpProbe(r.exporter.port, EXPORTER_HEALTH_PATH.redis),
-                  livenessProbe: httpProbe(r.exporter.port, EXPORTER_HEALTH_PATH.redis),
-                  resources: resources('20m', '32Mi', '64Mi'),
-                }),
-              ],
-            },
-          },
+        replicas: 1,
+        selector: exporterSelector,
+        podSecurity: podSecurity(EXPORTER_UID),
+        pod: {
+          containers: [
+            longRunning({
+              name: 'redis-exporter',
+              image: image('monitoring.redisExporterImage', model.monitoring.config.redisExporterImage),
+              env: [...Object.entries(redisExporterEnv(model)).map(([k, value]) => ({ name: k, value })), secretEnv('REDIS_PASSWORD', credentials.metadata.name, 'exporter')],
+              ports: [{ name: 'metrics', containerPort: r.exporter.port }],
+              readinessProbe: httpProbe(r.exporter.port, EXPORTER_HEALTH_PATH.redis),
+              livenessProbe: httpProbe(r.exporter.port, EXPORTER_HEALTH_PATH.redis),
+              resources: resources('20m', '32Mi', '64Mi'),
+            }),
+          ],
         },
       },
-      { parent: this, dependsOn: [this.clusterInit] },
+      this,
+      { dependsOn: [this.clusterInit] },
     );
     clusterService('redis-exporter', 'redis', namespace, exporterSelector, [{ name: 'metrics', port: r.exporter.port }], this);
 
