@@ -12,3 +12,4 @@ export * from './render/patroni.js';
 export * from './render/haproxy.js';
 export * from './render/pgbouncer.js';
 export * from './render/pgbackrest.js';
+export * from './render/pgbackrest-tls.js';

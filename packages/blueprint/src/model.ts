@@ -100,6 +100,13 @@ export interface PostgresModel {
   binDir: string;
   haproxy: { host: string; primaryPort: number; replicaPort: number; statsPort: number };
   pgbouncer: Endpoint & { logfile: string; pidfile: string; authFile: string };
+  /**
+   * pgBackRest in TLS server mode (containers, where each member is its own pod): the repository
+   * host's name (`pgbackrest-0`, a StatefulSet pod) and the port every `pgbackrest server` listens on,
+   * the repository host's and each member's sidecar alike. The devstack shares one local
+   * pgbackrest.conf instead; its values here are placeholders.
+   */
+  pgbackrest: { repoHost: string; tlsPort: number };
   config: PlatformConfig['postgres'];
 }
 
@@ -149,6 +156,9 @@ export const LOCAL_PORTS = {
   haproxyStats: 7000,
   pgbouncer: 6432,
 } as const;
+
+/** pgBackRest's own default for `tls-server-port`. */
+const PGBACKREST_TLS_PORT = 8432;
 
 /** Highest port the devstack uses, for the offset bound. */
 export const LOCAL_MAX_PORT = 17_100;
@@ -256,6 +266,8 @@ function buildLocal(config: PlatformConfig, workdir: string): PlatformModel {
       binDir: '/usr/lib/postgresql/15/bin',
       haproxy: { host: '127.0.0.1', primaryPort: LOCAL_PORTS.haproxyPrimary + o, replicaPort: LOCAL_PORTS.haproxyReplicas + o, statsPort: LOCAL_PORTS.haproxyStats + o },
       pgbouncer: { ...lo(LOCAL_PORTS.pgbouncer), logfile: w('pgbouncer', 'pgbouncer.log'), pidfile: w('pgbouncer', 'pgbouncer.pid'), authFile: w('pgbouncer', 'userlist.txt') },
+      // Not opened by the devstack: a TLS layout on one machine needs a distinct port per server, which only the caller knows.
+      pgbackrest: { repoHost: '127.0.0.1', tlsPort: PGBACKREST_TLS_PORT },
       config: config.postgres,
     },
     monitoring: {
@@ -351,6 +363,7 @@ function buildContainers(config: PlatformConfig): PlatformModel {
       binDir: '/usr/lib/postgresql/16/bin',
       haproxy: { host: svc('haproxy'), primaryPort: c.haproxyPrimary, replicaPort: c.haproxyReplicas, statsPort: c.haproxyStats },
       pgbouncer: { host: svc('pgbouncer'), port: c.pgbouncer, logfile: '', pidfile: '', authFile: '/etc/pgbouncer/userlist.txt' },
+      pgbackrest: { repoHost: pod('pgbackrest', 0), tlsPort: PGBACKREST_TLS_PORT },
       config: config.postgres,
     },
     monitoring: {
