@@ -115,6 +115,8 @@ export function configuredImages(config: PlatformConfig): [key: string, image: s
     ['postgres.etcdImage', config.postgres.etcdImage],
     ['postgres.haproxyImage', config.postgres.haproxyImage],
     ['postgres.pgbouncerImage', config.postgres.pgbouncerImage],
+    ['postgres.pgbackrestImage', config.postgres.pgbackrestImage],
+    ['postgres.kubectlImage', config.postgres.kubectlImage],
     ['monitoring.prometheusImage', config.monitoring.prometheusImage],
     ['monitoring.alertmanagerImage', config.monitoring.alertmanagerImage],
     ['monitoring.grafanaImage', config.monitoring.grafanaImage],

@@ -55,6 +55,10 @@ export const MariaDbConfigSchema = Type.Object({
   exporterImage: Image('prom/mysqld-exporter:v0.15.1'),
 });
 
+// A five-field cron schedule (minute hour day-of-month month day-of-week): digits, "*", "/", "," and "-" only.
+const Cron = (def: string, description: string) =>
+  Type.String({ pattern: '^[0-9*/,-]+( [0-9*/,-]+){4}$', default: def, description: `${description}; five-field cron schedule in ops.timeZone` });
+
 export const PostgresConfigSchema = Type.Object({
   scope: Type.String({ pattern: '^[a-z][a-z0-9-]{0,40}$', default: 'numbering-pg' }),
   members: Int({ minimum: 2, maximum: 9, default: 3, description: 'Patroni members' }),
@@ -75,6 +79,15 @@ export const PostgresConfigSchema = Type.Object({
   etcdImage: Image('quay.io/coreos/etcd:v3.5.17'),
   haproxyImage: Image('haproxy:2.6.12'),
   pgbouncerImage: Image('bitnamilegacy/pgbouncer:1.23.1'),
+  // Kubernetes only: pgBackRest (WAL archiving, backups) through a repository host over TLS.
+  pgbackrestImage: Type.String({
+    pattern: '^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)?(@sha256:[a-f0-9]{64})?$',
+    default: 'numbering-patroni-pgbackrest:3.3-p3',
+    description: 'container image, pinned by tag: postgres.image plus pgbackrest (infra/images/patroni-pgbackrest/Dockerfile); Patroni pods and the pgBackRest repository host (kubernetes)',
+  }),
+  kubectlImage: Image('registry.k8s.io/kubectl:v1.31.4'),
+  pgbackrestFullSchedule: Cron('13 1 * * 0', 'pgbackrest full backup (kubernetes)'),
+  pgbackrestDiffSchedule: Cron('13 1 * * 1-6', 'pgbackrest differential backup (kubernetes)'),
 });
 
 export const MonitoringConfigSchema = Type.Object({
@@ -108,10 +121,6 @@ export const ServiceConfigSchema = Type.Object({
   logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace')], { default: 'info' }),
   nginxImage: Image('nginx:1.27.3'),
 });
-
-// A five-field cron schedule (minute hour day-of-month month day-of-week): digits, "*", "/", "," and "-" only.
-const Cron = (def: string, description: string) =>
-  Type.String({ pattern: '^[0-9*/,-]+( [0-9*/,-]+){4}$', default: def, description: `${description}; five-field cron schedule in ops.timeZone` });
 
 /** The ops CLI (packages/ops) as scheduled Kubernetes CronJobs in the prod stack (infra/src/kubernetes/ops.ts). */
 export const OpsConfigSchema = Type.Object({
