@@ -4,6 +4,7 @@ import type { PlatformModel } from '@numbering/blueprint';
 import { REDIS_CLUSTER_INIT_NAME } from '../shared/redis-cluster-init.js';
 import { metadata, selectorLabels } from './common.js';
 import { opsClientsOf } from './ops.js';
+import { PGBACKREST_BACKUP_NAME, PGBACKREST_REPO_NAME } from './pgbackrest.js';
 
 export interface KubernetesNamespaceArgs {
   model: PlatformModel;
@@ -41,6 +42,10 @@ export function platformFlows(model: PlatformModel): { name: string; flow: Flow 
     { name: 'redis-cluster-bus', flow: { to: selectorLabels('redis'), from: pods('redis'), ports: tcp(redis.busPort) } },
     { name: 'mariadb-clients', flow: { to: selectorLabels('mariadb'), from: pods('numbering', 'numbering-migrate', 'mysqld-exporter', ...opsClientsOf(model.config, 'mariadb')), ports: tcp(model.mariadb.port) } },
     { name: 'patroni-peers', flow: { to: selectorLabels('postgres'), from: pods('postgres', 'haproxy'), ports: tcp(member.pgPort, member.restPort) } },
+    // pgBackRest over mutual TLS, only between the members and the repository host: archive-push from the
+    // primary to the repository host, and the repository host's backups reading each member.
+    { name: 'pgbackrest-repo', flow: { to: selectorLabels(PGBACKREST_REPO_NAME), from: pods('postgres'), ports: tcp(pg.pgbackrest.tlsPort) } },
+    { name: 'patroni-pgbackrest', flow: { to: selectorLabels('postgres'), from: pods(PGBACKREST_REPO_NAME), ports: tcp(pg.pgbackrest.tlsPort) } },
     { name: 'patroni-metrics', flow: { to: selectorLabels('postgres'), from: pods('prometheus'), ports: tcp(member.restPort) } },
     // The stats page and HAProxy's own /metrics (for Prometheus, and operators through the Service).
     { name: 'haproxy-stats', flow: { to: selectorLabels('haproxy'), from: pods('prometheus'), ports: tcp(pg.haproxy.statsPort) } },
@@ -62,6 +67,8 @@ export function platformFlows(model: PlatformModel): { name: string; flow: Flow 
 export function externalEgress(): { name: string; pods: Record<string, string>; ports: Port[] }[] {
   return [
     { name: 'postgres-kubernetes-api', pods: selectorLabels('postgres'), ports: tcp(443, 6443) },
+    // The pgBackRest jobs `kubectl exec` into the repository host through the API server.
+    { name: 'pgbackrest-jobs-kubernetes-api', pods: selectorLabels(PGBACKREST_BACKUP_NAME), ports: tcp(443, 6443) },
     { name: 'prometheus-kubernetes-api', pods: selectorLabels('prometheus'), ports: tcp(443, 6443) },
     // Slack, PagerDuty and webhooks over HTTPS; e-mail over SMTP (submission, SMTPS, relay).
     { name: 'alertmanager-receivers', pods: selectorLabels('alertmanager'), ports: tcp(443, 25, 465, 587) },

@@ -8,6 +8,7 @@ import {
   renderPatroniConfig,
   renderPgbouncerIni,
   renderPgbouncerUserlist,
+  pgbackrestTlsArchiveCommand,
   renderPostgresBootstrapSql,
   type PlatformSecrets,
 } from '@numbering/blueprint';
@@ -37,6 +38,7 @@ import {
   BACKUP_DIR,
   backupCronJob,
 } from './common.js';
+import { PGBACKREST_TLS_OPTIONS, pgbackrestCertificates, pgbackrestMemberParts, pgbackrestRepository, type PgbackrestRepository } from './pgbackrest.js';
 import { postgresSize } from './sizing.js';
 
 export interface KubernetesPostgresHaArgs extends KubernetesComponentArgs {
@@ -71,6 +73,7 @@ export class KubernetesPostgresHa extends pulumi.ComponentResource {
   readonly haproxy: k8s.apps.v1.Deployment;
   readonly pgbouncer: k8s.apps.v1.Deployment;
   readonly backup: k8s.batch.v1.CronJob;
+  readonly pgbackrest: PgbackrestRepository;
   readonly endpoint: pulumi.Output<string>;
 
   constructor(name: string, args: KubernetesPostgresHaArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -96,14 +99,33 @@ export class KubernetesPostgresHa extends pulumi.ComponentResource {
     );
 
     const files = secrets.apply((s): Record<string, string> => ({
-      ...Object.fromEntries(pg.members.map((member) => [`${member.name}.yml`, renderPatroniConfig(model, member, s, { postBootstrapSqlFile: POSTGRES_PATHS.bootstrapSql })])),
+      ...Object.fromEntries(
+        pg.members.map((member) => [
+          `${member.name}.yml`,
+          // WAL goes to the pgBackRest repository host through the member's own pgbackrest.conf.
+          renderPatroniConfig(model, member, s, { postBootstrapSqlFile: POSTGRES_PATHS.bootstrapSql, archiveCommand: pgbackrestTlsArchiveCommand(model, member, PGBACKREST_TLS_OPTIONS) }),
+        ]),
+      ),
       [basename(POSTGRES_PATHS.bootstrapSql)]: renderPostgresBootstrapSql(model, s),
     }));
     const config = secret('postgres-config', 'postgres', namespace, files, this);
     const credentials = secret('postgres-credentials', 'postgres', namespace, secrets.apply((s) => ({ superuser: s.postgres.superuser })), this);
     const configChecksum = pulumi.unsecret(files.apply((f) => checksum(...Object.keys(f).sort().map((k) => `${k}\n${f[k]}`))));
 
-    const service = headlessService('postgres', 'postgres', namespace, selector, [{ name: 'postgresql', port: first.pgPort }, { name: 'patroni', port: first.restPort }], true, this);
+    const service = headlessService(
+      'postgres',
+      'postgres',
+      namespace,
+      selector,
+      [
+        { name: 'postgresql', port: first.pgPort },
+        { name: 'patroni', port: first.restPort },
+        // Each member's pgbackrest server: the repository host reads PGDATA through it (pgN-host).
+        { name: 'pgbackrest', port: pg.pgbackrest.tlsPort },
+      ],
+      true,
+      this,
+    );
     // Patroni writes the leader's address into the Endpoints of this selector-less Service (use_endpoints);
     // its port name matches the one in patroni.yml (kubernetes.ports).
     new k8s.core.v1.Service(
@@ -113,6 +135,17 @@ export class KubernetesPostgresHa extends pulumi.ComponentResource {
     );
 
     const postgresImage = image('postgres.image', pg.config.image);
+    // postgres.image plus pgbackrest: PostgreSQL runs archive_command in the Patroni container.
+    const pgbackrestImage = image('postgres.pgbackrestImage', pg.config.pgbackrestImage);
+    const certs = pgbackrestCertificates(model, this);
+    const pgbackrest = pgbackrestMemberParts(
+      model,
+      namespace,
+      certs,
+      pgbackrestImage,
+      { dataVolume: 'data', dataMount: POSTGRES_PATHS.dataRoot, socketVolume: 'socket', socketMount: POSTGRES_PATHS.socketDir, tmpVolume: 'tmp', podNameEnv: POD_NAME_ENV },
+      this,
+    );
     this.statefulSet = new k8s.apps.v1.StatefulSet(
       'postgres',
       {
@@ -124,7 +157,7 @@ export class KubernetesPostgresHa extends pulumi.ComponentResource {
           podManagementPolicy: 'Parallel',
           selector: { matchLabels: selector },
           template: {
-            metadata: { labels: podLabels('postgres', 'postgres', selector), annotations: { 'checksum/config': configChecksum } },
+            metadata: { labels: podLabels('postgres', 'postgres', selector), annotations: { 'checksum/config': configChecksum, 'checksum/pgbackrest': pgbackrest.checksum } },
             spec: {
               serviceAccountName: account.metadata.name,
               securityContext: podSecurity(POSTGRES_UID, POSTGRES_GID),
@@ -134,7 +167,7 @@ export class KubernetesPostgresHa extends pulumi.ComponentResource {
               containers: [
                 longRunning({
                   name: 'patroni',
-                  image: postgresImage,
+                  image: pgbackrestImage,
                   // Patroni on the rendered file directly (see shared/postgres.ts for why not Spilo's launcher).
                   command: ['patroni', POSTGRES_PATHS.config],
                   env: [
@@ -154,17 +187,20 @@ export class KubernetesPostgresHa extends pulumi.ComponentResource {
                     { name: 'socket', mountPath: POSTGRES_PATHS.socketDir },
                     { name: 'tmp', mountPath: '/tmp' },
                     { name: 'shm', mountPath: '/dev/shm' },
+                    ...pgbackrest.patroniMounts,
                   ],
                   readinessProbe: httpProbe(first.restPort, PATRONI_HEALTH.readiness),
                   livenessProbe: httpProbe(first.restPort, PATRONI_HEALTH.liveness, { initialDelaySeconds: 30 }),
                   resources: resources(size.cpuRequest, size.memoryRequest, size.memoryLimit),
                 }),
+                pgbackrest.sidecar,
               ],
               volumes: [
                 { name: 'config', secret: { secretName: config.metadata.name, defaultMode: 0o440 } },
                 { name: 'socket', emptyDir: { sizeLimit: '16Mi' } },
                 tmpVolume(),
                 { name: 'shm', emptyDir: { medium: 'Memory', sizeLimit: '256Mi' } },
+                ...pgbackrest.volumes,
               ],
             },
           },
@@ -174,6 +210,7 @@ export class KubernetesPostgresHa extends pulumi.ComponentResource {
       { parent: this, dependsOn: [binding] },
     );
     disruptionBudget('postgres', 'postgres', namespace, selector, { maxUnavailable: 1 }, this);
+    this.pgbackrest = pgbackrestRepository(model, namespace, certs, pgbackrestImage, [this.statefulSet], this);
 
     const haproxyCfg = renderHaproxyConfig(model);
     const haproxyMap = configMap('haproxy-config', 'postgres', namespace, { [basename(POSTGRES_PATHS.haproxyConfig)]: haproxyCfg }, this);

@@ -62,4 +62,13 @@ export function redisBackupStorage(config: PlatformConfig): string {
   return `${Math.max(1, Math.ceil(mib / 1024))}Gi`;
 }
 
+/**
+ * The pgBackRest repository: repo1-retention-full (2) full backups of the data volume, the
+ * differentials between them and the WAL they need; compressed, but sized as if not.
+ */
+export function pgbackrestRepoStorage(config: PlatformConfig): string {
+  const data = Number(postgresSize(config).storage.replace(/Gi$/, ''));
+  return `${3 * data}Gi`;
+}
+
 export const MONITORING_STORAGE = { prometheus: '20Gi', alertmanager: '1Gi' } as const;

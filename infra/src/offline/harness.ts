@@ -36,6 +36,8 @@ export interface OfflineRun {
   resources: RegisteredResource[];
   /** Every value the mocked `random.RandomPassword`s produced: none may appear outside a secret. */
   passwords: string[];
+  /** Every PEM the mocked `tls.PrivateKey`s produced: none may appear outside a secret either. */
+  privateKeys: string[];
   /** The program module's exports (stack outputs as Outputs). */
   program: Record<string, unknown>;
   /** The stack outputs as the engine would store them (resolved, secrets unwrapped). */
@@ -93,10 +95,20 @@ function providerOutputs(type: string, name: string, inputs: Record<string, unkn
       return { imageId: `sha256:${sha(String(inputs.name))}`, repoDigest: `${String(inputs.name).split(':')[0]}@sha256:${sha(String(inputs.name))}` };
     case 'docker:index/image:Image':
       return { repoDigest: `sha256:${sha(`built:${String(inputs.imageName)}`)}`, baseImageName: inputs.imageName, context: (inputs.build as { context?: string } | undefined)?.context };
+    // PEM-shaped stand-ins, unique per resource: tests check that no private key leaves a secret.
+    case 'tls:index/privateKey:PrivateKey':
+      return { privateKeyPem: mockPem('PRIVATE KEY', `key:${name}`), publicKeyPem: mockPem('PUBLIC KEY', `pub:${name}`) };
+    case 'tls:index/certRequest:CertRequest':
+      return { certRequestPem: mockPem('CERTIFICATE REQUEST', `csr:${name}`) };
+    case 'tls:index/selfSignedCert:SelfSignedCert':
+    case 'tls:index/locallySignedCert:LocallySignedCert':
+      return { certPem: mockPem('CERTIFICATE', `cert:${name}`) };
     default:
       return {};
   }
 }
+
+const mockPem = (label: string, seed: string) => `-----BEGIN ${label}-----\nMOCK${sha(seed)}\n-----END ${label}-----\n`;
 
 let runs = 0;
 
@@ -108,6 +120,7 @@ export async function runOffline(options: OfflineOptions): Promise<OfflineRun> {
 
   const records: RegisteredResource[] = [];
   const passwords: string[] = [];
+  const privateKeys: string[] = [];
   await pulumi.runtime.setMocks(
     {
       newResource: (args: pulumi.runtime.MockResourceArgs) => {
@@ -115,6 +128,7 @@ export async function runOffline(options: OfflineOptions): Promise<OfflineRun> {
         const inputs = unwrapSecrets(args.inputs, '', secretPaths) as Record<string, unknown>;
         const outputs = providerOutputs(args.type, args.name, inputs);
         if (typeof outputs.result === 'string' && args.type.startsWith('random:')) passwords.push(outputs.result);
+        if (typeof outputs.privateKeyPem === 'string') privateKeys.push(outputs.privateKeyPem);
         records.push({ type: args.type, name: args.name, custom: args.custom ?? true, inputs, raw: args.inputs, secretPaths });
         return { id: args.custom === false ? undefined : `${args.name}-id`, state: { ...args.inputs, ...outputs } };
       },
@@ -165,7 +179,7 @@ export async function runOffline(options: OfflineOptions): Promise<OfflineRun> {
     const p = parent ? parentOf.get(parent) : undefined;
     record.parent = p ? { type: p.type, name: p.name } : { type: 'pulumi:pulumi:Stack', name: stackName };
   }
-  return { stack: options.stack, resources: records, passwords, program, outputs, config };
+  return { stack: options.stack, resources: records, passwords, privateKeys, program, outputs, config };
 }
 
 /** Resolves an Output's value (mocks run applies even though this is not a preview). */
