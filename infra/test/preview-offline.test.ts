@@ -14,7 +14,13 @@ describe('pnpm preview:offline', () => {
     const created = Number(/\+ (\d+) to create/.exec(result.stdout)?.[1]);
     const rows = result.stdout.split('\n').filter((l) => l.startsWith(' +   ')).length;
     expect(rows).toBe(created);
-    expect(result.stdout).toMatch(/^\s+3\s+kubernetes:apps\/v1:StatefulSet$/m);
+    expect(result.stdout).toMatch(/^\s+4\s+kubernetes:apps\/v1:StatefulSet$/m);
+    // pgBackRest: the repository host, its jobs and the TLS material.
+    expect(result.stdout).toMatch(/kubernetes:apps\/v1:StatefulSet\s+pgbackrest\s+create/);
+    expect(result.stdout).toMatch(/kubernetes:batch\/v1:CronJob\s+postgres-pgbackrest-backup-full\s+create/);
+    expect(result.stdout).toMatch(/kubernetes:batch\/v1:CronJob\s+postgres-pgbackrest-backup-diff\s+create/);
+    expect(result.stdout).toMatch(/kubernetes:batch\/v1:Job\s+postgres-pgbackrest-stanza-create\s+create/);
+    expect(result.stdout).toMatch(/^\s+7\s+tls:index:PrivateKey$/m);
   }, 120_000);
 
   it('fails with a clear message for a stack without a stack file', () => {

@@ -7,6 +7,7 @@ import {
   renderMariaDbCnf,
   renderMariaDbInitSql,
   renderNginxConf,
+  pgbackrestTlsArchiveCommand,
   renderPatroniConfig,
   renderPgbouncerIni,
   renderPrometheusConfig,
@@ -27,6 +28,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runOffline, type OfflineRun, type RegisteredResource } from '../src/offline/harness.js';
 import { countByType } from '../src/offline/table.js';
 import { checksum } from '../src/shared/checksum.js';
+import { PGBACKREST_TLS_OPTIONS } from '../src/kubernetes/pgbackrest.js';
 import { POSTGRES_PATHS } from '../src/shared/postgres.js';
 import { expectedWorld, imageTag, inputs, isSecretAt, ofType, one, plaintextPasswordLeaks, type Json } from './support/graph.js';
 
@@ -99,21 +101,37 @@ describe('prod stack (Kubernetes) under SDK mocks', () => {
   it('registers the expected resources by type and count', () => {
     const counts = countByType(run);
     expect(counts['kubernetes:core/v1:Namespace']).toBe(1);
-    expect(counts[K.statefulSet]).toBe(3);
+    expect(counts[K.statefulSet]).toBe(4);
+    expect(obj(K.statefulSet, 'pgbackrest').spec.replicas).toBe(1);
     expect(obj(K.statefulSet, 'redis').spec.replicas).toBe(6);
     expect(obj(K.statefulSet, 'mariadb').spec.replicas).toBe(1);
     expect(obj(K.statefulSet, 'postgres').spec.replicas).toBe(3);
     expect(ofType(run, K.deployment).map((r) => r.name).sort()).toEqual(
       ['alertmanager', 'grafana', 'haproxy', 'mysqld-exporter', 'nginx', 'numbering-canary', 'numbering-stable', 'pgbouncer', 'prometheus', 'redis-exporter'],
     );
-    expect(ofType(run, K.job).map((r) => r.name).sort()).toEqual(['numbering-migrate', 'redis-cluster-init']);
+    expect(ofType(run, K.job).map((r) => r.name).sort()).toEqual(['numbering-migrate', 'postgres-pgbackrest-stanza-create', 'redis-cluster-init']);
     expect(ofType(run, K.cronJob).map((r) => r.name).sort()).toEqual(
-      ['ops-archive-audit', 'ops-cleanup-reservations', 'ops-integrity', 'ops-mariadb-backup', 'ops-redis-backup', 'ops-yearly-reset', 'postgres-backup'],
+      [
+        'ops-archive-audit',
+        'ops-cleanup-reservations',
+        'ops-integrity',
+        'ops-mariadb-backup',
+        'ops-redis-backup',
+        'ops-yearly-reset',
+        'postgres-backup',
+        'postgres-pgbackrest-backup-diff',
+        'postgres-pgbackrest-backup-full',
+      ],
     );
     expect(ofType(run, 'kubernetes:core/v1:PersistentVolumeClaim').map((r) => r.name).sort()).toEqual(['alertmanager-data', 'mariadb-backups', 'postgres-backups', 'prometheus-data', 'redis-backups']);
     expect(ofType(run, K.hpa).map((r) => r.name)).toEqual(['numbering-stable']);
     expect(ofType(run, K.pdb).map((r) => r.name).sort()).toEqual(['haproxy', 'nginx', 'numbering-canary', 'numbering-stable', 'pgbouncer', 'postgres', 'redis']);
     expect(counts['random:index:RandomPassword']).toBe(15);
+    expect(counts['tls:index:PrivateKey']).toBe(7);
+    expect(counts['tls:index:SelfSignedCert']).toBe(1);
+    expect(counts['tls:index:LocallySignedCert']).toBe(6);
+    expect(counts['tls:index:CertRequest']).toBe(6);
+    expect(ofType(run, K.role).map((r) => r.name).sort()).toEqual(['postgres', 'postgres-pgbackrest-backup', 'prometheus']);
   });
 
   it('gives every StatefulSet a volume per pod and a headless Service publishing not-ready pods where members must meet', () => {
@@ -136,7 +154,8 @@ describe('prod stack (Kubernetes) under SDK mocks', () => {
         checked.push(`${r.name}/${c.name}`);
       }
     }
-    expect(checked.length).toBe(13);
+    // 13 + the pgbackrest sidecar of the Patroni pods + the repository host.
+    expect(checked.length).toBe(15);
     const service = podSpec(one(run, K.deployment, 'numbering-stable')).containers[0];
     expect(service.readinessProbe.httpGet.path).toBe('/health/ready');
     expect(service.livenessProbe.httpGet.path).toBe('/health');
@@ -181,7 +200,9 @@ describe('prod stack (Kubernetes) under SDK mocks', () => {
     expect(obj(K.secret, 'mariadb-init').stringData['init.sql']).toBe(renderMariaDbInitSql(model, secrets));
     const patroni = obj(K.secret, 'postgres-config').stringData;
     for (const member of model.postgres.members) {
-      expect(patroni[`${member.name}.yml`]).toBe(renderPatroniConfig(model, member, secrets, { postBootstrapSqlFile: POSTGRES_PATHS.bootstrapSql }));
+      expect(patroni[`${member.name}.yml`]).toBe(
+        renderPatroniConfig(model, member, secrets, { postBootstrapSqlFile: POSTGRES_PATHS.bootstrapSql, archiveCommand: pgbackrestTlsArchiveCommand(model, member, PGBACKREST_TLS_OPTIONS) }),
+      );
     }
     expect(obj(K.configMap, 'haproxy-config').data['haproxy.cfg']).toBe(renderHaproxyConfig(model));
     expect(obj(K.configMap, 'pgbouncer-config').data['pgbouncer.ini']).toBe(renderPgbouncerIni(model));
