@@ -19,16 +19,6 @@ let member: PatroniMember;
 let owner: { uid: number; gid: number };
 let started = false;
 
-async function testbed(): Promise<Testbed> {
-  // findFreePortOffset may pick an offset above the config's local.portOffset maximum: retry.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await createTestbed();
-    } catch (e) {
-      if (attempt >= 10 || !/local\.portOffset/.test((e as Error).message)) throw e;
-    }
-  }
-}
 
 /** Runs a program as postgres (PostgreSQL and pgbackrest's data dir access), from a dir postgres may enter. */
 function asPostgres(command: string, args: string[], timeout = 120_000): { code: number; out: string } {
@@ -51,7 +41,7 @@ function mkdirOwned(dir: string): void {
 }
 
 beforeAll(async () => {
-  bed = await testbed();
+  bed = await createTestbed();
   owner = ids('postgres');
   member = bed.model.postgres.members[0]!;
   const root = join(bed.workdir, 'pgbackrest');

@@ -19,16 +19,6 @@ let owner: { uid: number; gid: number };
 const secrets: PlatformSecrets = exampleSecrets();
 let running: DaemonProcess | undefined;
 
-async function testbed(): Promise<Testbed> {
-  // findFreePortOffset may pick an offset above the config's local.portOffset maximum: retry.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await createTestbed();
-    } catch (e) {
-      if (attempt >= 10 || !/local\.portOffset/.test((e as Error).message)) throw e;
-    }
-  }
-}
 
 const id = (flag: string) => Number(spawnSync('id', [flag, 'postgres'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).stdout.trim());
 
@@ -58,7 +48,7 @@ function admin(port: number, sql: string, password = secrets.postgres.superuser)
 }
 
 beforeAll(async () => {
-  bed = await testbed();
+  bed = await createTestbed();
   owner = { uid: id('-u'), gid: id('-g') };
   dir = dirname(bed.model.postgres.pgbouncer.authFile);
   writeOwned(bed.model.postgres.pgbouncer.authFile, renderPgbouncerUserlist(bed.model, secrets));

@@ -89,20 +89,10 @@ function startWriter(port: number, run: string, intervalMs: number) {
   };
 }
 
-/** createTestbed, retried: findFreePortOffset may pick an offset above the config's local.portOffset maximum (20000). */
-async function testbed(): Promise<Testbed> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await createTestbed();
-    } catch (e) {
-      if (attempt >= 10 || !/local\.portOffset/.test((e as Error).message)) throw e;
-    }
-  }
-}
 
 describe('PostgreSQL HA devstack (etcd + Patroni + HAProxy + PgBouncer)', () => {
   beforeAll(async () => {
-    bed = await testbed();
+    bed = await createTestbed();
     const t0 = Date.now();
     ha = await startPostgresHa(bed.model, bed.secrets);
     console.log(`[postgres] cold start to healthy cluster + HAProxy + PgBouncer: ${Date.now() - t0} ms`);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestbed, down, FETCH_BLOCKED_PORTS, mariaDbCnfPath, mariaDbRootSql, modelPorts, openStack, run, up, type StackContext, type Testbed } from '@numbering/devstack';
+import { createTestbed, down, mariaDbCnfPath, mariaDbRootSql, openStack, run, up, type StackContext, type Testbed } from '@numbering/devstack';
 import { backupFileName, manifestPathOf, parseManifest, type Manifest } from '../src/backup-manifest.js';
 import { contextFrom, type OpsContext, type OpsIo } from '../src/context.js';
 import { main } from '../src/main.js';
@@ -72,11 +72,8 @@ async function allocate(originator: string): Promise<void> {
 const counterOf = (originator: string) => allocated.find((a) => a.number.includes(`-TRN-${originator}-`))!.counterKey;
 
 beforeAll(async () => {
-  for (;;) {
-    bed = await createTestbed();
-    if (!modelPorts(bed.model).some((p) => FETCH_BLOCKED_PORTS.has(p))) break;
-    bed.dispose();
-  }
+  // createTestbed's offset already avoids every port fetch() refuses (findFreePortOffset).
+  bed = await createTestbed();
   stack = openStack({
     workdir: bed.workdir,
     set: { 'local.portOffset': bed.model.config.local.portOffset, 'mariadb.innodbLogFileSize': '48M', 'mariadb.innodbBufferPoolSize': '128M' },

@@ -30,15 +30,6 @@ let stack: StackContext;
 let supervisor: Supervisor | undefined;
 const postgresComponent = components.find((c) => c.name === 'postgres')!;
 
-async function testbed(): Promise<Testbed> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await createTestbed();
-    } catch (e) {
-      if (attempt >= 10 || !/local\.portOffset/.test((e as Error).message)) throw e;
-    }
-  }
-}
 
 const context = (io: OpsIo, assumeYes = false): OpsContext => contextFrom({ model: stack.model, secrets: stack.secrets, workdir: stack.workdir, backupDir: join(stack.workdir, 'backups'), io, assumeYes });
 
@@ -74,7 +65,7 @@ async function backup(): Promise<string> {
 
 describe('ops restore postgres --in-place on the devstack Patroni cluster under supervisord', () => {
   beforeAll(async () => {
-    bed = await testbed();
+    bed = await createTestbed();
     stack = openStack({ workdir: bed.workdir, set: { 'local.portOffset': bed.model.config.local.portOffset } });
     const t0 = Date.now();
     // What `devstack up` does, for the postgres component only.

@@ -19,16 +19,6 @@ let bed: Testbed;
 let ha: PostgresHaHandle | undefined;
 const restoredDirs: string[] = [];
 
-async function testbed(): Promise<Testbed> {
-  // findFreePortOffset may pick an offset above the config's local.portOffset maximum: retry.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await createTestbed();
-    } catch (e) {
-      if (attempt >= 10 || !/local\.portOffset/.test((e as Error).message)) throw e;
-    }
-  }
-}
 
 function context(io: OpsIo, opts: { secrets?: PlatformSecrets; assumeYes?: boolean } = {}): OpsContext {
   return contextFrom({ model: bed.model, secrets: opts.secrets ?? bed.secrets, workdir: bed.workdir, backupDir: join(bed.workdir, 'backups'), io, assumeYes: opts.assumeYes ?? false });
@@ -56,7 +46,7 @@ async function onPrimary(sql: string): Promise<string> {
 
 describe('ops pg and pgBackRest commands on a real Patroni cluster', () => {
   beforeAll(async () => {
-    bed = await testbed();
+    bed = await createTestbed();
     const t0 = Date.now();
     ha = await startPostgresHa(bed.model, bed.secrets);
     console.log(`[ops pg] HA stack (with WAL archiving and the pgBackRest stanza) up in ${Date.now() - t0} ms`);

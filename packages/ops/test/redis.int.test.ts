@@ -19,16 +19,6 @@ let bed: Testbed;
 let cluster: RedisClusterHandle | undefined;
 const throwaways: DaemonProcess[] = [];
 
-async function testbed(): Promise<Testbed> {
-  // findFreePortOffset may pick an offset above the config's local.portOffset maximum: retry.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await createTestbed();
-    } catch (e) {
-      if (attempt >= 10 || !/local\.portOffset/.test((e as Error).message)) throw e;
-    }
-  }
-}
 
 async function ops(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
@@ -76,7 +66,7 @@ const KEYS = 600;
 
 describe('ops redis check / backup redis on a real Redis Cluster', () => {
   beforeAll(async () => {
-    bed = await testbed();
+    bed = await createTestbed();
     const t0 = Date.now();
     cluster = await startRedisCluster(bed.model, bed.secrets);
     console.log(`[ops redis] 3+3 cluster up in ${Date.now() - t0} ms`);
