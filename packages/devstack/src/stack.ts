@@ -75,12 +75,13 @@ export async function down(ctx: StackContext): Promise<void> {
   await new Supervisor(ctx.workdir).shutdown();
 }
 
-export async function status(ctx: StackContext): Promise<HealthLine[]> {
+/** Health lines of every component, or only of the named ones (`['redis', 'mariadb']`). */
+export async function status(ctx: StackContext, only?: readonly string[]): Promise<HealthLine[]> {
   const supervisor = new Supervisor(ctx.workdir);
   if (!supervisor.pid()) return [{ name: 'devstack', ok: false, detail: `not running (no supervisord in ${ctx.workdir})` }];
   const states = await supervisor.status();
   const lines: HealthLine[] = [];
-  for (const component of components) {
+  for (const component of components.filter((c) => !only || only.includes(c.name))) {
     const programs = component.programs(ctx);
     const notRunning = programs.filter((p) => states.get(p.name)?.state !== 'RUNNING');
     lines.push({

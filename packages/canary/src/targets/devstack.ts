@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { endpointString, type PlatformConfig, type ServiceRelease } from '@numbering/blueprint';
-import { Supervisor, components, defaultWorkdir, openStack, reloadNginx, renderSupervisordConf, waitFor, type ProgramSpec, type StackContext } from '@numbering/devstack';
+import { Supervisor, components, defaultWorkdir, httpOk, openStack, reloadNginx, renderSupervisordConf, waitFor, type ProgramSpec, type StackContext } from '@numbering/devstack';
 import { checkWeight, type Log, type WeightTarget } from './types.js';
 
 /**
@@ -64,16 +64,6 @@ export async function reloadNginxAndSettle(ctx: StackContext, log: Log = () => u
   }
 }
 
-async function answersOk(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    await res.arrayBuffer();
-    return res.ok;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * supervisord keeps each program's command and environment from when it read its config, and a plain
  * restart would bring the old version back. So: re-render the config, `reread`, `update` only this
@@ -88,7 +78,7 @@ export function supervisorRestart(opts: { readyTimeoutMs?: number; programs?: (c
     await supervisor.ctl('reread');
     await supervisor.ctl('update', release.name);
     await supervisor.ctl('restart', release.name);
-    await waitFor(`${release.name} /health/ready`, () => answersOk(`http://${endpointString(release)}/health/ready`), { timeoutMs: opts.readyTimeoutMs ?? 60_000 });
+    await waitFor(`${release.name} /health/ready`, () => httpOk(`http://${endpointString(release)}/health/ready`), { timeoutMs: opts.readyTimeoutMs ?? 60_000 });
   };
 }
 

@@ -13,3 +13,4 @@ export * from './types.js';
 export { reloadNginx, writeNginxConf } from './nginx.js';
 export { alertsFile, prometheusTargets } from './monitoring.js';
 export { migrate } from './service.js';
+export { httpJson, httpOk } from './http.js';

@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { endpointString, type Endpoint } from '@numbering/blueprint';
-import { components, openStack, status as stackStatus, Supervisor, type StackContext } from '@numbering/devstack';
+import { components, httpOk, openStack, status as stackStatus, Supervisor, type StackContext } from '@numbering/devstack';
 import { parseCommandArgs, parsePositiveInt, UsageError, type Command } from '../command.js';
 import { OpsError, type OpsContext } from '../context.js';
 import { findLatestBackup } from '../mariadb-backup.js';
@@ -69,16 +69,6 @@ function tcpAccepts(e: Endpoint, timeoutMs = 2000): Promise<boolean> {
   });
 }
 
-async function answers(url: string, timeoutMs = 2000): Promise<boolean> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    await res.arrayBuffer();
-    return res.ok;
-  } catch {
-    return false;
-  }
-}
-
 /** The devstack: supervisord starts what is not running, and the components' own readiness checks decide when it is up. */
 export function devstackPlatform(ctx: OpsContext): DrPlatform {
   if (!ctx.workdir) throw new OpsError('dr on the devstack needs the devstack directory');
@@ -107,13 +97,10 @@ export function devstackPlatform(ctx: OpsContext): DrPlatform {
     },
     startService: () => startComponent('numbering'),
     async healthChecks() {
-      const wanted = new Set(['redis', 'mariadb', 'numbering', 'nginx']);
-      const lines = await stackStatus(stack);
-      // status() reports every component; dr cares about the numbering path only.
-      const names = new Set(components.filter((c) => wanted.has(c.name)).flatMap((c) => [`${c.name} processes`, ...c.programs(stack).map((p) => p.name)]));
-      const relevant = lines.filter((l) => names.has(l.name) || ['redis cluster', 'mariadb', 'nginx'].includes(l.name));
+      // The numbering path only: Postgres and monitoring play no part in serving numbers.
+      const relevant = await stackStatus(stack, ['redis', 'mariadb', 'numbering', 'nginx']);
       const entry = `http://${endpointString(stack.model.canary.listen)}`;
-      relevant.push({ name: 'nginx → service', ok: await answers(`${entry}/health/ready`), detail: `${entry}/health/ready` });
+      relevant.push({ name: 'nginx → service', ok: await httpOk(`${entry}/health/ready`), detail: `${entry}/health/ready` });
       return relevant;
     },
   };
@@ -137,7 +124,7 @@ export function remotePlatform(ctx: OpsContext, opts: { serviceWaitMs: number; i
     },
     async stopService() {
       const live = [];
-      for (const r of m.service.releases) if (await answers(releaseUrl(r, '/health/live'))) live.push(r.name);
+      for (const r of m.service.releases) if (await httpOk(releaseUrl(r, '/health/live'))) live.push(r.name);
       if (live.length) throw new OpsError(`${live.join(', ')} still answer${live.length === 1 ? 's' : ''}: stop every writer before the restore (\`${scale(0)}\`), then rerun dr`);
       return 'no release answers';
     },
@@ -145,7 +132,7 @@ export function remotePlatform(ctx: OpsContext, opts: { serviceWaitMs: number; i
       ctx.io.progress('service', `waiting for the releases to become ready; start them with \`${scale('<N>')}\``);
       const deadline = Date.now() + opts.serviceWaitMs;
       for (;;) {
-        const ready = await Promise.all(m.service.releases.map((r) => answers(releaseUrl(r, '/health/ready'))));
+        const ready = await Promise.all(m.service.releases.map((r) => httpOk(releaseUrl(r, '/health/ready'))));
         if (ready[0]) return `ready: ${m.service.releases.filter((_, i) => ready[i]).map((r) => r.name).join(', ')}`;
         if (Date.now() > deadline) throw new OpsError(`${m.service.releases[0].name} is not ready after ${Math.round(opts.serviceWaitMs / 1000)} s (\`${scale('<N>')}\`)`);
         await new Promise((r) => setTimeout(r, opts.intervalMs ?? 5000));
@@ -155,10 +142,10 @@ export function remotePlatform(ctx: OpsContext, opts: { serviceWaitMs: number; i
       const checks: DrCheck[] = [];
       for (const r of m.service.releases) {
         const url = releaseUrl(r, '/health/numbering');
-        checks.push({ name: r.name, ok: await answers(url), detail: url });
+        checks.push({ name: r.name, ok: await httpOk(url), detail: url });
       }
       const entry = releaseUrl(m.canary.listen, '/healthz');
-      checks.push({ name: 'nginx', ok: await answers(entry), detail: entry });
+      checks.push({ name: 'nginx', ok: await httpOk(entry), detail: entry });
       return checks;
     },
   };
