@@ -104,7 +104,11 @@ export interface RunResult {
 }
 
 /** Runs a command to completion (no shell), capturing output. Never throws on a non-zero exit. */
-export function run(command: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; inheritEnv?: boolean; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export function run(
+  command: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; inheritEnv?: boolean; input?: string; timeoutMs?: number; timeoutSignal?: NodeJS.Signals } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const env = opts.inheritEnv === false ? opts.env : { ...process.env, ...opts.env };
     const child = spawn(command, args, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -112,7 +116,7 @@ export function run(command: string, args: string[], opts: { cwd?: string; env?:
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
+    const timer = opts.timeoutMs ? setTimeout(() => child.kill(opts.timeoutSignal ?? 'SIGKILL'), opts.timeoutMs) : undefined;
     child.once('error', (err) => {
       clearTimeout(timer);
       reject(new Error(`${command}: ${err.message}`));

@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { POSTGRES_ROLES, pgbackrestStanza, type PgbackrestLayout } from '@numbering/blueprint';
-import { createPgbackrestStanza, PGBACKREST_USER, postgresHaPaths, runPgbackrest, type PgbackrestResult } from '@numbering/devstack';
+import { createPgbackrestStanza, PGBACKREST_USER, pgbackrestEnv, postgresHaPaths, run as runCommand, runPgbackrest, type PgbackrestResult } from '@numbering/devstack';
 import { UsageError } from './command.js';
 import { OpsError, type OpsContext } from './context.js';
 
@@ -192,26 +191,13 @@ export function asPostgres(command: string, args: string[]): string[] {
   return process.getuid?.() === 0 ? ['setpriv', `--reuid=${PGBACKREST_USER}`, `--regid=${PGBACKREST_USER}`, '--init-groups', command, ...args] : [command, ...args];
 }
 
-export function run(argv: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<PgbackrestResult> {
+export async function run(argv: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<PgbackrestResult> {
   const [command, ...args] = argv;
-  return new Promise((resolvePromise, reject) => {
-    const env: NodeJS.ProcessEnv = {};
-    for (const [k, v] of Object.entries(process.env)) if (!/^PG/.test(k)) env[k] = v;
-    const child = spawn(command!, args, { cwd: opts.cwd, env: { ...env, LC_ALL: 'C.UTF-8', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(new OpsError(`${command}: ${e.message}`));
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code: code ?? 1, stdout, stderr });
-    });
-  });
+  try {
+    return await runCommand(command!, args, { cwd: opts.cwd, env: { ...pgbackrestEnv(), ...opts.env }, inheritEnv: false, timeoutMs: opts.timeoutMs ?? 120_000 });
+  } catch (e) {
+    throw new OpsError((e as Error).message);
+  }
 }
 
 export async function freePort(): Promise<number> {

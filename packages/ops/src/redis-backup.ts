@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RedisNode } from '@numbering/blueprint';
-import { parseClusterNodes } from '@numbering/devstack';
+import { parseClusterNodes, run } from '@numbering/devstack';
 import { OpsError, type OpsContext } from './context.js';
 import { CLUSTER_SLOTS, connectRedisAdmin, modelNodeOf, nodeAddress, parseInfo, REDIS_ADMIN_USER, slotRanges, slotsOf, type RedisAdminConnection } from './redis.js';
 
@@ -166,26 +165,13 @@ async function copyAof(sourceDir: string, manifestName: string, destDir: string,
 }
 
 /** `redis-cli --rdb`: the node streams a fresh RDB over the replication protocol (REPLCONF rdb-only). Password via REDISCLI_AUTH, never argv. */
-function fetchRdb(node: RedisNode, password: string, dest: string, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('redis-cli', ['-h', node.host, '-p', String(node.port), '--user', REDIS_ADMIN_USER, '--no-auth-warning', '--rdb', dest], {
-      env: { ...process.env, REDISCLI_AUTH: password },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(new OpsError(`redis-cli: ${e.message}`));
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      if (code === 0 && /Transfer finished with success/.test(output)) resolve();
-      else reject(new OpsError(`${node.name}: redis-cli --rdb failed (exit ${code}): ${output.trim().split('\n').at(-1)}`));
-    });
+async function fetchRdb(node: RedisNode, password: string, dest: string, timeoutMs: number): Promise<void> {
+  const argv = ['-h', node.host, '-p', String(node.port), '--user', REDIS_ADMIN_USER, '--no-auth-warning', '--rdb', dest];
+  const r = await run('redis-cli', argv, { env: { REDISCLI_AUTH: password }, timeoutMs }).catch((e: Error) => {
+    throw new OpsError(e.message);
   });
+  const output = `${r.stdout}${r.stderr}`;
+  if (r.code !== 0 || !/Transfer finished with success/.test(output)) throw new OpsError(`${node.name}: redis-cli --rdb failed (exit ${r.code}): ${output.trim().split('\n').at(-1)}`);
 }
 
 export interface RedisBackupOptions {

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pgbackrestStanza, renderPgbackrestConf, type PgbackrestLayout, type PlatformModel } from '@numbering/blueprint';
+import { run, type RunResult } from '../process.js';
 
 /**
  * pgBackRest on the devstack: one repository under `<workdir>/pgbackrest/`, written by `archive-push`
@@ -37,17 +37,13 @@ export function preparePgbackrest(model: PlatformModel, layout: PgbackrestLayout
 }
 
 /** Only what pgbackrest needs from our environment: PG* or PGBACKREST_* variables would silently override its options. */
-function pgbackrestEnv(): NodeJS.ProcessEnv {
+export function pgbackrestEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!/^PG/.test(key)) env[key] = value;
   return { ...env, LC_ALL: 'C.UTF-8' };
 }
 
-export interface PgbackrestResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type PgbackrestResult = RunResult;
 
 /** The argv that runs `pgbackrest --config=… --stanza=… <args>` as postgres (setpriv when we are root). */
 export function pgbackrestArgv(model: PlatformModel, layout: PgbackrestLayout, args: string[]): string[] {
@@ -58,23 +54,8 @@ export function pgbackrestArgv(model: PlatformModel, layout: PgbackrestLayout, a
 /** Runs pgbackrest as postgres; never throws on a non-zero exit (callers word the error). */
 export function runPgbackrest(model: PlatformModel, layout: PgbackrestLayout, args: string[], timeoutMs = 600_000): Promise<PgbackrestResult> {
   const [command, ...argv] = pgbackrestArgv(model, layout, args);
-  return new Promise((resolve, reject) => {
-    // cwd: a directory postgres may enter (the caller's cwd may be /root).
-    const child = spawn(command!, argv, { cwd: rootOf(layout), env: pgbackrestEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(new Error(`pgbackrest: ${e.message}`));
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-    });
-  });
+  // cwd: a directory postgres may enter (the caller's cwd may be /root). TERM on timeout lets pgbackrest release its locks.
+  return run(command!, argv, { cwd: rootOf(layout), env: pgbackrestEnv(), inheritEnv: false, timeoutMs, timeoutSignal: 'SIGTERM' });
 }
 
 /**
