@@ -8,6 +8,7 @@ import {
   createTestbed,
   down,
   openStack,
+  openTestbedStack,
   postgresAppClient,
   postgresLeader,
   postgresUnhealthyReason,
@@ -250,18 +251,12 @@ async function webhookAlerts(): Promise<AlertNotification[]> {
 beforeAll(async () => {
   // createTestbed's offset already avoids every port fetch() refuses (findFreePortOffset).
   bed = await createTestbed();
-  ctx = openStack({
-    workdir: bed.workdir,
-    set: {
-      'local.portOffset': bed.model.config.local.portOffset,
-      'mariadb.innodbLogFileSize': '48M',
-      'mariadb.innodbBufferPoolSize': '128M',
-      'canary.weight': WEIGHT,
-      // Stack config, not a test hook: 5 s scrapes let the canary analysis use a 30 s window and the
-      // alert reach the webhook about a minute after its `for:`, instead of minutes.
-      'monitoring.scrapeInterval': '5s',
-      'monitoring.evaluationInterval': '5s',
-    },
+  ctx = openTestbedStack(bed, {
+    'canary.weight': WEIGHT,
+    // Stack config, not a test hook: 5 s scrapes let the canary analysis use a 30 s window and the
+    // alert reach the webhook about a minute after its `for:`, instead of minutes.
+    'monitoring.scrapeInterval': '5s',
+    'monitoring.evaluationInterval': '5s',
   });
   const t0 = Date.now();
   await up(ctx);

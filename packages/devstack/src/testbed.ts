@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { buildPlatform, defaultPlatformConfig, type PlatformModel, type PlatformSecrets } from '@numbering/blueprint';
 import { findFreePortOffset, modelPorts } from './ports.js';
 import { generateSecrets } from './secrets.js';
+import { openStack } from './stack.js';
+import type { StackContext } from './components/types.js';
 
 export interface Testbed {
   model: PlatformModel;
@@ -30,4 +32,15 @@ export async function createTestbed(overrides: Record<string, unknown> = {}): Pr
     workdir,
     dispose: () => rmSync(workdir, { recursive: true, force: true }),
   };
+}
+
+/**
+ * A whole devstack (`openStack` + `up`) in a testbed's workdir at its port offset, with `set` on top.
+ * MariaDB gets a small redo log and buffer pool: several full stacks share a 2-core CI machine.
+ */
+export function openTestbedStack(bed: Testbed, set: Record<string, unknown> = {}): StackContext {
+  return openStack({
+    workdir: bed.workdir,
+    set: { 'local.portOffset': bed.model.config.local.portOffset, 'mariadb.innodbLogFileSize': '48M', 'mariadb.innodbBufferPoolSize': '128M', ...set },
+  });
 }

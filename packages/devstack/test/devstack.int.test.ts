@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestbed, down, openStack, prometheusTargets, status, up, waitFor, type HealthLine, type StackContext, type Testbed } from '../src/index.js';
+import { createTestbed, down, openTestbedStack, prometheusTargets, status, up, waitFor, type HealthLine, type StackContext, type Testbed } from '../src/index.js';
 
 /**
  * `devstack up` for real: the whole platform (Redis Cluster, MariaDB, PostgreSQL HA, both numbering
@@ -42,15 +42,7 @@ async function allocate(key: string): Promise<{ status: number; release: string 
 beforeAll(async () => {
   // createTestbed's offset already avoids every port fetch() refuses (findFreePortOffset).
   bed = await createTestbed();
-  ctx = openStack({
-    workdir: bed.workdir,
-    set: {
-      'local.portOffset': bed.model.config.local.portOffset,
-      'mariadb.innodbLogFileSize': '48M',
-      'mariadb.innodbBufferPoolSize': '128M',
-      'canary.weight': 30,
-    },
-  });
+  ctx = openTestbedStack(bed, { 'canary.weight': 30 });
 }, 30_000);
 
 afterAll(async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestbed, down, mariaDbCnfPath, mariaDbRootSql, openStack, run, up, type StackContext, type Testbed } from '@numbering/devstack';
+import { createTestbed, down, mariaDbCnfPath, mariaDbRootSql, openTestbedStack, run, up, type StackContext, type Testbed } from '@numbering/devstack';
 import { backupFileName, manifestPathOf, parseManifest, type Manifest } from '../src/backup-manifest.js';
 import { contextFrom, type OpsContext, type OpsIo } from '../src/context.js';
 import { main } from '../src/main.js';
@@ -74,10 +74,7 @@ const counterOf = (originator: string) => allocated.find((a) => a.number.include
 beforeAll(async () => {
   // createTestbed's offset already avoids every port fetch() refuses (findFreePortOffset).
   bed = await createTestbed();
-  stack = openStack({
-    workdir: bed.workdir,
-    set: { 'local.portOffset': bed.model.config.local.portOffset, 'mariadb.innodbLogFileSize': '48M', 'mariadb.innodbBufferPoolSize': '128M' },
-  });
+  stack = openTestbedStack(bed);
   const t0 = Date.now();
   await up(stack);
   console.log(`[ops-int] devstack up in ${Date.now() - t0} ms`);
