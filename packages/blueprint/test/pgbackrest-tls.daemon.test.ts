@@ -15,7 +15,7 @@ import {
   type PgbackrestTlsHostLayout,
   type PgbackrestTlsOptions,
 } from '../src/index.js';
-import { createTestbed, startDaemon, waitFor, type DaemonProcess } from './support/tools.js';
+import { createTestbed, runAsPostgres, startDaemon, userIds, waitFor, type DaemonProcess } from './support/tools.js';
 import type { Testbed } from '../../devstack/src/testbed.js';
 
 /**
@@ -34,19 +34,9 @@ let member: PatroniMember;
 const servers: DaemonProcess[] = [];
 let pgStarted = false;
 
-/** Files and processes run as postgres (PostgreSQL refuses root; pgbackrest must own what it writes). */
-function asPostgres(command: string, args: string[], timeout = 180_000): { code: number; out: string } {
-  const r = spawnSync('setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', command, ...args], { cwd: bed.workdir, encoding: 'utf8', timeout, env: { PATH: process.env.PATH, LC_ALL: 'C.UTF-8' } });
-  return { code: r.status ?? 1, out: `${r.stdout}${r.stderr}` };
-}
-
+const asPostgres = (command: string, args: string[], timeout = 180_000) => runAsPostgres(bed.workdir, command, args, timeout);
 const pgbackrest = (config: string, ...args: string[]) => asPostgres('pgbackrest', [`--config=${config}`, `--stanza=${pgbackrestStanza(bed.model)}`, ...args]);
 const bin = (name: string) => join(bed.model.postgres.binDir, name);
-
-function ids(user: string): { uid: number; gid: number } {
-  const id = (flag: string) => Number(spawnSync('id', [flag, user], { encoding: 'utf8' }).stdout.trim());
-  return { uid: id('-u'), gid: id('-g') };
-}
 
 function mkdirOwned(dir: string): string {
   mkdirSync(dir, { recursive: true, mode: 0o750 });
@@ -136,7 +126,7 @@ function portFree(port: number): Promise<boolean> {
 
 beforeAll(async () => {
   bed = await createTestbed();
-  owner = ids('postgres');
+  owner = userIds('postgres');
   const root = mkdirOwned(join(bed.workdir, 'pgbackrest'));
   certs = certificates(join(root, 'certs'));
   const members = bed.model.postgres.members;

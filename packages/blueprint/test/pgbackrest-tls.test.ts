@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parsePgbackrestIni } from './support/tools.js';
 import {
   buildPlatform,
   defaultPlatformConfig,
@@ -26,23 +27,6 @@ const podLayout: PgbackrestTlsHostLayout = {
   },
 };
 const opts: PgbackrestTlsOptions = { repoHost: { ...podLayout, repoPath: '/pgbackrest/repo' }, member: () => podLayout };
-
-/** pgbackrest.conf as section -> key -> values (a key may repeat, e.g. tls-server-auth). */
-function ini(text: string): Record<string, Record<string, string>> {
-  const sections: Record<string, Record<string, string>> = {};
-  let current = '';
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const section = /^\[(.+)\]$/.exec(line);
-    if (section) sections[(current = section[1]!)] = {};
-    else {
-      const key = line.slice(0, line.indexOf('='));
-      if (key in sections[current]!) throw new Error(`duplicate ${key}`);
-      sections[current]![key] = line.slice(line.indexOf('=') + 1);
-    }
-  }
-  return sections;
-}
 
 const tlsServer = (auth: string) => ({
   'tls-server-address': '*',
@@ -72,7 +56,7 @@ describe('the model for the TLS layout', () => {
 
 describe('renderPgbackrestRepoHostConf', () => {
   it('holds the repository and retention, runs a TLS server for the members, and reaches every member over TLS', () => {
-    const conf = ini(renderPgbackrestRepoHostConf(k8s, opts));
+    const conf = parsePgbackrestIni(renderPgbackrestRepoHostConf(k8s, opts));
     expect(Object.keys(conf)).toEqual(['global', 'numbering-pg']);
     expect(conf.global).toEqual({
       'repo1-path': '/pgbackrest/repo',
@@ -101,7 +85,7 @@ describe('renderPgbackrestRepoHostConf', () => {
 
   it('takes endpoints, CNs, listen address and settings from the options', () => {
     const members = Object.fromEntries(k8s.postgres.members.map((m, i) => [m.name, { host: '127.0.0.1', port: 9001 + i }]));
-    const conf = ini(
+    const conf = parsePgbackrestIni(
       renderPgbackrestRepoHostConf(k8s, {
         ...opts,
         endpoints: { repoHost: { host: '127.0.0.1', port: 9000 }, members },
@@ -118,7 +102,7 @@ describe('renderPgbackrestRepoHostConf', () => {
 describe('renderPgbackrestMemberConf', () => {
   it('has its own data dir as pg1, the repository host as repo1 over TLS, and a TLS server admitting the repository host', () => {
     const m = k8s.postgres.members[1]!;
-    const conf = ini(renderPgbackrestMemberConf(k8s, m, opts));
+    const conf = parsePgbackrestIni(renderPgbackrestMemberConf(k8s, m, opts));
     expect(conf.global).toEqual({
       'repo1-host': 'pgbackrest-0.pgbackrest.numbering.svc.cluster.local',
       'repo1-host-type': 'tls',
@@ -144,8 +128,8 @@ describe('renderPgbackrestMemberConf', () => {
       listenAddress: '127.0.0.1',
     };
     const m = local.postgres.members[2]!;
-    expect(ini(renderPgbackrestMemberConf(local, m, perMember)).global).toMatchObject({ 'repo1-host': '127.0.0.1', 'repo1-host-port': '9000', 'tls-server-port': '9003' });
-    expect(ini(renderPgbackrestRepoHostConf(local, perMember))['numbering-pg']).toMatchObject({ 'pg3-host-config': '/srv/devstack/pgbackrest/pg-2/pgbackrest.conf', 'pg3-path': m.dataDir, 'pg3-port': String(m.pgPort) });
+    expect(parsePgbackrestIni(renderPgbackrestMemberConf(local, m, perMember)).global).toMatchObject({ 'repo1-host': '127.0.0.1', 'repo1-host-port': '9000', 'tls-server-port': '9003' });
+    expect(parsePgbackrestIni(renderPgbackrestRepoHostConf(local, perMember))['numbering-pg']).toMatchObject({ 'pg3-host-config': '/srv/devstack/pgbackrest/pg-2/pgbackrest.conf', 'pg3-path': m.dataDir, 'pg3-port': String(m.pgPort) });
   });
 });
 

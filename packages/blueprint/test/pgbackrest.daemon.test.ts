@@ -3,7 +3,8 @@ import { appendFileSync, chownSync, copyFileSync, mkdirSync, writeFileSync } fro
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The devstack depends on the blueprint, so the blueprint's tests reach its helpers by path (same source code).
-import { createTestbed, type Testbed } from '../../devstack/src/testbed.js';
+import type { Testbed } from '../../devstack/src/testbed.js';
+import { createTestbed, runAsPostgres, userIds } from './support/tools.js';
 import { pgbackrestArchiveCommand, pgbackrestStanza, renderPgbackrestConf, type PgbackrestLayout, type PatroniMember } from '../src/index.js';
 
 /**
@@ -19,21 +20,10 @@ let member: PatroniMember;
 let owner: { uid: number; gid: number };
 let started = false;
 
-
-/** Runs a program as postgres (PostgreSQL and pgbackrest's data dir access), from a dir postgres may enter. */
-function asPostgres(command: string, args: string[], timeout = 120_000): { code: number; out: string } {
-  const r = spawnSync('setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', command, ...args], { cwd: bed.workdir, encoding: 'utf8', timeout, env: { PATH: process.env.PATH, LC_ALL: 'C.UTF-8' } });
-  return { code: r.status ?? 1, out: `${r.stdout}${r.stderr}` };
-}
-
+const asPostgres = (command: string, args: string[], timeout = 120_000) => runAsPostgres(bed.workdir, command, args, timeout);
 const pgbackrest = (config: string, ...args: string[]) => asPostgres('pgbackrest', [`--config=${config}`, `--stanza=${pgbackrestStanza(bed.model)}`, ...args]);
 const bin = (name: string) => join(bed.model.postgres.binDir, name);
 const sql = (statement: string) => asPostgres(bin('psql'), ['-X', '-At', '-h', member.socketDir, '-p', String(member.pgPort), '-U', 'postgres', '-d', 'postgres', '-c', statement]);
-
-function ids(user: string): { uid: number; gid: number } {
-  const id = (flag: string) => Number(spawnSync('id', [flag, user], { encoding: 'utf8' }).stdout.trim());
-  return { uid: id('-u'), gid: id('-g') };
-}
 
 function mkdirOwned(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o750 });
@@ -42,7 +32,7 @@ function mkdirOwned(dir: string): void {
 
 beforeAll(async () => {
   bed = await createTestbed();
-  owner = ids('postgres');
+  owner = userIds('postgres');
   member = bed.model.postgres.members[0]!;
   const root = join(bed.workdir, 'pgbackrest');
   layout = { configFile: join(root, 'pgbackrest.conf'), repoPath: join(root, 'repo'), logPath: join(root, 'log'), lockPath: join(root, 'lock'), spoolPath: join(root, 'spool') };

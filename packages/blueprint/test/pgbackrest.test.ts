@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parsePgbackrestIni } from './support/tools.js';
 import { parse } from 'yaml';
 import {
   ARCHIVE_TIMEOUT,
@@ -21,22 +22,9 @@ const layout: PgbackrestLayout = {
   spoolPath: '/srv/devstack/pgbackrest/spool',
 };
 
-/** pgbackrest.conf as section -> key -> value (the format has no quoting, so a line split is exact). */
-function ini(text: string): Record<string, Record<string, string>> {
-  const sections: Record<string, Record<string, string>> = {};
-  let current = '';
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const section = /^\[(.+)\]$/.exec(line);
-    if (section) sections[(current = section[1]!)] = {};
-    else sections[current]![line.slice(0, line.indexOf('='))] = line.slice(line.indexOf('=') + 1);
-  }
-  return sections;
-}
-
 describe('renderPgbackrestConf', () => {
   it('puts the repository, retention and per-stack lock/log paths in [global]', () => {
-    const conf = ini(renderPgbackrestConf(model, layout));
+    const conf = parsePgbackrestIni(renderPgbackrestConf(model, layout));
     expect(conf.global).toEqual({
       'repo1-path': layout.repoPath,
       'repo1-retention-full': '2',
@@ -49,11 +37,11 @@ describe('renderPgbackrestConf', () => {
       'log-level-console': 'info',
       'log-level-file': 'detail',
     });
-    expect(ini(renderPgbackrestConf(model, layout, { retentionFull: 7, compressType: 'zst', archiveTimeoutSeconds: 30 })).global).toMatchObject({ 'repo1-retention-full': '7', 'compress-type': 'zst', 'archive-timeout': '30' });
+    expect(parsePgbackrestIni(renderPgbackrestConf(model, layout, { retentionFull: 7, compressType: 'zst', archiveTimeoutSeconds: 30 })).global).toMatchObject({ 'repo1-retention-full': '7', 'compress-type': 'zst', 'archive-timeout': '30' });
   });
 
   it('names the stanza after the Patroni scope and lists every member as pgN (data dir, port, socket)', () => {
-    const conf = ini(renderPgbackrestConf(model, layout));
+    const conf = parsePgbackrestIni(renderPgbackrestConf(model, layout));
     expect(pgbackrestStanza(model)).toBe('numbering-pg');
     expect(Object.keys(conf)).toEqual(['global', 'numbering-pg']);
     const members = model.postgres.members;

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -7,22 +7,7 @@ import type { RunResult } from '../../../devstack/src/process.js';
 // The devstack depends on the blueprint, so the blueprint's tests reach its process helpers by path
 // instead of a (cyclic) workspace dependency. Both packages are source-only, so this is the same code.
 export { sleep, startDaemon, waitFor, type DaemonProcess, type RunResult } from '../../../devstack/src/process.js';
-import { createTestbed as createDevstackTestbed, type Testbed } from '../../../devstack/src/testbed.js';
-
-/**
- * `createTestbed` of the devstack, retried: its port-offset search draws from 1000..40000 while the
- * config accepts `local.portOffset` <= 20000, so about half the draws throw a ConfigError naming
- * `local.portOffset`. Remove the retry once the devstack bounds its search by the schema.
- */
-export async function createTestbed(overrides: Record<string, unknown> = {}): Promise<Testbed> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await createDevstackTestbed(overrides);
-    } catch (e) {
-      if (attempt >= 20 || !String((e as Error).message).includes('local.portOffset')) throw e;
-    }
-  }
-}
+export { createTestbed } from '../../../devstack/src/testbed.js';
 
 /** A fresh directory under the temp root; `cleanup` removes every directory handed out. */
 export function scratch(label: string) {
@@ -73,4 +58,32 @@ export function run(command: string, args: string[], opts: { cwd?: string; timeo
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
   });
+}
+
+/** Runs a program as postgres (PostgreSQL refuses root; pgbackrest must own what it writes), from `cwd`, a dir postgres may enter. */
+export function runAsPostgres(cwd: string, command: string, args: string[], timeout: number): { code: number; out: string } {
+  const r = spawnSync('setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', command, ...args], { cwd, encoding: 'utf8', timeout, env: { PATH: process.env.PATH, LC_ALL: 'C.UTF-8' } });
+  return { code: r.status ?? 1, out: `${r.stdout}${r.stderr}` };
+}
+
+export function userIds(user: string): { uid: number; gid: number } {
+  const id = (flag: string) => Number(spawnSync('id', [flag, user], { encoding: 'utf8' }).stdout.trim());
+  return { uid: id('-u'), gid: id('-g') };
+}
+
+/** pgbackrest.conf as section -> key -> value; the format has no quoting, so a line split is exact, and a repeated key is an error. */
+export function parsePgbackrestIni(text: string): Record<string, Record<string, string>> {
+  const sections: Record<string, Record<string, string>> = {};
+  let current = '';
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const section = /^\[(.+)\]$/.exec(line);
+    if (section) sections[(current = section[1]!)] = {};
+    else {
+      const key = line.slice(0, line.indexOf('='));
+      if (key in sections[current]!) throw new Error(`duplicate ${key}`);
+      sections[current]![key] = line.slice(line.indexOf('=') + 1);
+    }
+  }
+  return sections;
 }
